@@ -266,10 +266,26 @@ class Pixelizer:
         bh, bw = self.block
         return kernel_fn(view, bh, bw, self.edges, self.output, num, den, self._seed, offset)
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, *, index: Any = None) -> np.ndarray:
+        """Privatize one image.
+
+        ``index`` (for a seeded Pixelizer): draw the noise of image number
+        ``index`` instead of the next unused number, and leave the counter as
+        it is. Callers that number their images themselves (e.g. files in a
+        sorted order, processed by many threads) get bytes that do not depend
+        on the order of the calls. Keeping the numbers distinct is then the
+        caller's job: one number on two images reuses the noise. Without a
+        seed every call draws fresh randomness and ``index`` has no effect.
+        """
         view = as_image(image)
         out_shape(view.shape[1], view.shape[2], self.block, self.edges, self.output)
-        return _restore(self._run(view, self._take_indices(1)), image, batch=False)
+        if index is None:
+            offset = self._take_indices(1)
+        else:
+            offset = _int(index, "index", 0, "pass the image's number, 0, 1, 2, ...")
+            if offset >= 2**63:
+                raise ValueError(f"index must be < 2**63, got {offset}")
+        return _restore(self._run(view, offset), image, batch=False)
 
     def batch(self, images: np.ndarray | Sequence[np.ndarray]) -> Any:
         """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list back)."""

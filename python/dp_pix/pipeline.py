@@ -1,0 +1,846 @@
+"""Privatize files and folders of images: the engine behind ``dp-pix pixelate``.
+
+Two steps. ``make_plan`` turns the inputs into a sorted list of jobs (source
+file → output path under OUT) and refuses, before anything is written, a run
+that would write into, over or beside its inputs, write two inputs to one
+output name, or publish one image twice. ``run`` then privatizes the jobs on
+a thread pool (each worker reads, privatizes and writes one file; Pillow and
+the Rust core release the GIL, so the three stages overlap across cores) and
+keeps a privacy record, ``OUT/dp-pix.json``.
+
+Decisions, as documented in ``dp-pix pixelate --help``:
+
+- A folder's contents are mirrored directly under OUT; a file goes to
+  ``OUT/<its name>``. The suffix becomes ``.png`` or ``.jpg`` (``--format``);
+  ``same`` keeps a suffix from ``SAME_SUFFIXES`` and writes PNG otherwise.
+- In folders, files are images by suffix (``IMAGE_SUFFIXES``); other files
+  are ignored, counted and listed in the record. Hidden files and folders
+  (name starting with ".") are skipped, symbolic links to folders are not
+  followed (and listed as ignored), links to files are read. A file named on
+  the command line is always tried, whatever its suffix.
+- Pixel formats follow ``dp_pix.io.read_image`` with its defaults: grey stays
+  grey, colour is RGB; 1-bit becomes 0/255, 16-bit keeps the high byte
+  (v >> 8), palette and CMYK become RGB, and alpha is dropped (not
+  composited: transparent pixels keep the colour stored under them). The
+  EXIF orientation is applied, so outputs are upright. Outputs are written by
+  ``dp_pix.io.write_image``: atomically, without any metadata.
+- With a seed, file number i of the plan (sorted by output path) draws the
+  noise of image index i, so the bytes do not depend on ``jobs`` or on the
+  order in which files finish, and a resumed run continues the same streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import itertools
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+import dp_pix
+from dp_pix.io import ImageReadError, read_image, write_image
+
+__all__ = [
+    "FORMATS",
+    "IMAGE_SUFFIXES",
+    "RECORD_NAME",
+    "SAME_SUFFIXES",
+    "Failure",
+    "Job",
+    "Options",
+    "Plan",
+    "RefusedError",
+    "Report",
+    "default_jobs",
+    "make_plan",
+    "pixelate_paths",
+    "run",
+]
+
+RECORD_NAME = "dp-pix.json"
+RECORD_SCHEMA = 1
+FORMATS = ("png", "jpeg", "same")
+EXISTING = ("refuse", "skip", "overwrite")
+
+# Files in a folder are images when their suffix (any case) is one of these;
+# a fixed list, so that what a run picks up does not depend on Pillow plugins.
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".apng",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".bmp",
+        ".dib",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+        ".pcx",
+        ".qoi",
+        ".avif",
+        ".jp2",
+        ".j2k",
+        ".jpx",
+        ".jpf",
+        ".ico",
+        ".sgi",
+        ".ras",
+        ".psd",
+        ".im",
+    }
+)
+# --format same keeps these suffixes (and their format); every other input is written as PNG.
+SAME_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+        ".tga",
+        ".qoi",
+    }
+)
+_FORMAT_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
+_FORMAT_NAME = {"png": "PNG", "jpeg": "JPEG"}
+
+# Temporary files of dp_pix.io.write_image (and of the record): ".<name>.<12 hex>.tmp".
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
+
+CONVERSIONS = (
+    "grey files stay grey (1 channel), colour files become RGB (3 channels); "
+    "1-bit -> 0/255; 16-bit -> high byte (v >> 8); palette -> RGB; CMYK, YCbCr, LAB -> RGB "
+    "(no colour management); alpha dropped, not composited; EXIF orientation applied; "
+    "first frame only; no metadata written"
+)
+_SEED_NOTE = (
+    "the seed, if any, is a secret key and is not recorded: anyone who has it can remove "
+    "the noise, so seeded outputs are for tests and papers, not for release"
+)
+
+_LIST_LIMIT = 10  # names shown in a refusal message
+
+
+class RefusedError(Exception):
+    """The run was refused before any output was written; the message says why and what to do."""
+
+
+# ----------------------------------------------------------------------- plan
+
+
+class Job(NamedTuple):
+    """One file to privatize."""
+
+    number: int  # position in the plan (sorted by rel); the noise stream's index under a seed
+    source: str  # the file to read
+    shown: str  # the source as the user named it, printable: for messages and the record
+    rel: str  # the output path under OUT, "/"-separated
+
+
+class Failure(NamedTuple):
+    path: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    inputs: list[str]
+    out: Path
+    jobs: list[Job]
+    ignored: list[str] = field(default_factory=list)  # non-image files found in folders
+    unlisted: list[Failure] = field(default_factory=list)  # folders that could not be read
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use."""
+    count = getattr(os, "process_cpu_count", None)
+    if count is not None:
+        return count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def output_name(name: str, fmt: str) -> str:
+    """The output file name for input ``name`` under ``--format fmt``."""
+    stem, suffix = os.path.splitext(name)
+    if fmt == "same":
+        if suffix.lower() in SAME_SUFFIXES:
+            return name
+        return stem + ".png"
+    return stem + _FORMAT_SUFFIX[fmt]
+
+
+def make_plan(
+    inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], fmt: str = "png"
+) -> Plan:
+    """List the files to privatize and check the run is safe; write nothing.
+
+    Raises ``RefusedError`` when an input is missing, when OUT is an input, is
+    inside one or contains one, when two inputs map to one output name, when
+    one image would be published twice, or when there is no image at all.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not inputs:
+        raise RefusedError("no INPUT given")
+    out_path = Path(os.fspath(out))
+    out_real = out_path.resolve()
+    roots: list[tuple[str, Path, bool]] = []  # (as given, resolved, is a folder)
+    for given in inputs:
+        text = os.fspath(given)
+        path = Path(text)
+        if not os.path.lexists(path):
+            raise RefusedError(f"{_printable(text)}: no such file or folder")
+        real = path.resolve()
+        if real == out_real:
+            raise RefusedError(
+                f"OUT {_printable(str(out_path))} is the input {_printable(text)} itself; "
+                "write to a new folder"
+            )
+        if path.is_dir():
+            if out_real.is_relative_to(real):
+                raise RefusedError(
+                    f"OUT {_printable(str(out_path))} is inside the input folder "
+                    f"{_printable(text)}; dp-pix never writes into its inputs: "
+                    "choose an OUT outside it"
+                )
+            is_dir = True
+        elif path.is_file():
+            is_dir = False
+        else:
+            raise RefusedError(f"{_printable(text)} is not a regular file or a folder")
+        if real.is_relative_to(out_real):
+            raise RefusedError(
+                f"the input {_printable(text)} is inside OUT {_printable(str(out_path))}; "
+                "dp-pix never writes over or beside its inputs: choose another OUT"
+            )
+        roots.append((text, real, is_dir))
+    if out_path.exists() and not out_path.is_dir():
+        raise RefusedError(f"OUT {_printable(str(out_path))} is a file; -o must name a folder")
+
+    plan = Plan(inputs=[_printable(os.fspath(i)) for i in inputs], out=out_path, jobs=[])
+    # (source key, rel, source, shown): the key identifies the file read (resolved path)
+    found: list[tuple[str, str, str, str]] = []
+    for text, real, is_dir in roots:
+        if not is_dir:
+            name = output_name(os.path.basename(os.path.normpath(text)), fmt)
+            found.append((str(real), name, text, _printable(text)))
+            continue
+        for source, key, rel_parts, is_link in _walk(text, str(real), plan):
+            rel = "/".join([*rel_parts[:-1], output_name(rel_parts[-1], fmt)])
+            # Only a link can lead into OUT: no input folder contains OUT.
+            if is_link and Path(key).is_relative_to(out_real):
+                raise RefusedError(
+                    f"{_printable(source)} is a link into OUT {_printable(str(out_path))}; "
+                    "choose another OUT"
+                )
+            found.append((key, rel, source, _printable(source)))
+
+    # The same file reached twice: one output is fine, two would publish two
+    # independent noisy copies of one image and spend epsilon twice.
+    by_key: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
+    for key, rel, source, shown in found:
+        by_key[key].setdefault(rel, (source, shown))
+    twice = [(key, rels) for key, rels in by_key.items() if len(rels) > 1]
+    if twice:
+        lines = [
+            f"  {_printable(key)} -> " + ", ".join(sorted(_printable(r) for r in rels))
+            for key, rels in twice
+        ]
+        raise RefusedError(
+            "these images would be privatized twice, and two noisy copies of one image "
+            "spend epsilon twice:\n"
+            + _listing(lines)
+            + "\nname each file once (an input folder already includes its subfolders)"
+        )
+
+    # Two files to one output name. Compared case-insensitively and after
+    # Unicode normalization, so a run means the same on macOS and Windows.
+    by_rel: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for key, rels in by_key.items():
+        ((rel, (source, shown)),) = rels.items()
+        by_rel[unicodedata.normalize("NFC", rel).casefold()].append((rel, source, shown))
+    clashes = [group for group in by_rel.values() if len(group) > 1]
+    if clashes:
+        lines = [
+            f"  {_printable(group[0][0])} <- " + ", ".join(sorted(s for _, _, s in group))
+            for group in clashes
+        ]
+        raise RefusedError(
+            "these inputs would be written to the same output file:\n"
+            + _listing(lines)
+            + "\nrename them, use --format same, or privatize them in separate runs "
+            "with different -o folders"
+        )
+
+    entries = sorted((group[0] for group in by_rel.values()), key=lambda e: e[0])
+    plan.jobs = [Job(i, source, shown, rel) for i, (rel, source, shown) in enumerate(entries)]
+    plan.ignored.sort()
+    if not plan.jobs:
+        what = f" ({len(plan.ignored)} other files ignored)" if plan.ignored else ""
+        raise RefusedError(f"no image files in the inputs{what}; nothing to do")
+    return plan
+
+
+def _walk(top: str, top_real: str, plan: Plan) -> Iterator[tuple[str, str, list[str], bool]]:
+    """(source, resolved path, relative parts, is a link) of every image file
+    under ``top``; what is not an image goes to ``plan.ignored`` or ``plan.unlisted``."""
+    stack: list[tuple[str, str, list[str]]] = [(top, top_real, [])]
+    while stack:
+        folder, folder_real, parts = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            plan.unlisted.append(
+                Failure(_printable(folder), f"cannot list folder: {exc.strerror or exc}")
+            )
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            source = os.path.join(folder, entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(
+                        (source, os.path.join(folder_real, entry.name), [*parts, entry.name])
+                    )
+                    continue
+                if entry.is_symlink() and entry.is_dir():
+                    plan.ignored.append(_printable(source) + " (link to a folder, not followed)")
+                    continue
+                is_file = entry.is_file()
+            except OSError:
+                is_file = False
+            if os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+                plan.ignored.append(_printable(source))
+                continue
+            if not is_file:
+                plan.unlisted.append(Failure(_printable(source), "not a regular file"))
+                continue
+            is_link = entry.is_symlink()
+            key = os.path.realpath(source) if is_link else os.path.join(folder_real, entry.name)
+            yield source, key, [*parts, entry.name], is_link
+
+
+# ------------------------------------------------------------------------ run
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``run`` does with each file; see ``dp-pix pixelate --help``."""
+
+    block: int | tuple[int, int]
+    epsilon: float
+    m: int
+    mechanism: str = "laplace"
+    delta: float | None = None
+    edges: str = "partial"
+    output: str = "full"
+    format: str = "png"
+    jobs: int | None = None  # default: default_jobs()
+    seed: int | None = None
+    existing: str = "refuse"  # or "skip" (resume) or "overwrite"
+
+    def pixelizer(self) -> Any:
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.existing not in EXISTING:
+            raise ValueError(f"existing must be one of {', '.join(EXISTING)}")
+        if self.jobs is not None and (isinstance(self.jobs, bool) or self.jobs < 1):
+            raise ValueError(f"jobs must be >= 1, got {self.jobs!r}")
+        return dp_pix.Pixelizer(
+            block=self.block,
+            epsilon=self.epsilon,
+            m=self.m,
+            mechanism=self.mechanism,
+            delta=self.delta,
+            edges=self.edges,
+            output=self.output,
+            seed=self.seed,
+        )
+
+
+@dataclass
+class Report:
+    """What a run did; the same numbers as the record."""
+
+    planned: int = 0
+    written: int = 0
+    present: int = 0  # outputs of an earlier run, kept (--skip-existing)
+    failures: list[Failure] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    channels: set[int] = field(default_factory=set)
+    seconds: float = 0.0
+    record: Path | None = None
+    guarantees: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def pixelate_paths(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    options: Options,
+    *,
+    stream: IO[str] | None = None,
+) -> Report:
+    """Check the options, plan, and run: ``dp-pix pixelate`` without the command line."""
+    options.pixelizer()  # bad parameters fail before the file system is touched
+    return run(make_plan(inputs, out, options.format), options, stream=stream)
+
+
+def run(plan: Plan, options: Options, *, stream: IO[str] | None = None) -> Report:
+    """Privatize the jobs of ``plan`` into ``plan.out`` and write the record.
+
+    ``stream`` (e.g. ``sys.stderr``) gets one line per failed file and, when it
+    is a terminal, a progress bar. Raises ``RefusedError`` before writing any
+    output when OUT holds outputs that ``options.existing`` does not allow to
+    skip or replace, or when another run is writing to OUT.
+    """
+    pixelizer = options.pixelizer()
+    jobs = options.jobs or default_jobs()
+    out = plan.out
+    out.mkdir(parents=True, exist_ok=True)
+    with _locked(out):
+        record_path = out / RECORD_NAME
+        existing = [job for job in plan.jobs if os.path.lexists(_dest(out, job))]
+        previous = _check_existing(plan, options, record_path, [job.rel for job in existing])
+        present = [] if options.existing == "overwrite" else existing
+        skip = {job.number for job in present}
+        todo = [job for job in plan.jobs if job.number not in skip]
+        _remove_stale_temps(out, plan.jobs)
+
+        report = Report(planned=len(plan.jobs), present=len(present), ignored=plan.ignored)
+        report.failures.extend(plan.unlisted)
+        report.record = record_path
+        if previous is not None:  # resuming: the kept outputs' channel counts
+            report.channels.update(int(c) for c in previous.get("guarantees", {}))
+            if previous.get("status") != "complete":  # killed: its record may lag behind
+                report.channels |= _channels_of(_dest(out, job) for job in present)
+        started = _now()
+        _write_record(record_path, _record(plan, options, pixelizer, report, started, "running"))
+
+        bar = _Progress(len(todo), stream, already=len(present))
+        for failure in plan.unlisted:
+            bar.note(f"dp-pix: {failure.path}: {failure.reason}")
+        t0 = time.perf_counter()
+        fmt = None if options.format == "same" else _FORMAT_NAME[options.format]
+        overwrite = options.existing == "overwrite"
+
+        def work(job: Job) -> tuple[Job, int | None, str | None]:
+            return _privatize(job, out, pixelizer, fmt, overwrite)
+
+        def handle(result: tuple[Job, int | None, str | None]) -> None:
+            job, channels, reason = result
+            if reason is None:
+                report.written += 1
+                report.channels.add(channels)  # type: ignore[arg-type]
+            else:
+                report.failures.append(Failure(job.shown, reason))
+                bar.note(f"dp-pix: {job.shown}: {reason}")
+            bar.advance(failed=reason is not None)
+
+        status = "interrupted"
+        try:
+            _run_jobs(work, todo, jobs, handle)
+            status = "complete"
+        finally:
+            bar.close()
+            report.seconds = time.perf_counter() - t0
+            report.guarantees = {
+                c: pixelizer.describe(c)["guarantee"] for c in sorted(report.channels)
+            }
+            _write_record(record_path, _record(plan, options, pixelizer, report, started, status))
+    return report
+
+
+def _dest(out: Path, job: Job) -> str:
+    return os.path.join(out, *job.rel.split("/"))
+
+
+def _privatize(
+    job: Job, out: Path, pixelizer: Any, fmt: str | None, overwrite: bool
+) -> tuple[Job, int | None, str | None]:
+    """Read, privatize and write one file: (job, channels, None) or (job, None, reason)."""
+    try:
+        image = read_image(job.source)
+    except ImageReadError as exc:
+        if isinstance(exc.__cause__, UnidentifiedImageError):  # its message shows a file object
+            return job, None, "not an image, or in a format Pillow cannot identify"
+        return job, None, exc.reason
+    except OSError as exc:  # missing since the plan, no permission, ...
+        return job, None, f"cannot read: {exc.strerror or exc}"
+    try:
+        private = pixelizer(image, index=job.number)
+    except ValueError as exc:  # e.g. edges='crop' on an image smaller than a cell
+        return job, None, str(exc)
+    del image
+    dest = _dest(out, job)
+    try:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        write_image(dest, private, format=fmt, overwrite=overwrite)
+    except FileExistsError:
+        return (
+            job,
+            None,
+            (
+                f"{_printable(dest)} appeared during the run and was kept; "
+                "pass --overwrite to replace it"
+            ),
+        )
+    except (OSError, ValueError) as exc:
+        return job, None, f"cannot write {_printable(dest)}: {exc}"
+    return job, 1 if private.ndim == 2 else private.shape[2], None
+
+
+def _run_jobs(
+    work: Callable[[Job], Any],
+    todo: Iterable[Job],
+    workers: int,
+    handle: Callable[[Any], None],
+) -> None:
+    """``work`` on every job on ``workers`` threads and ``handle`` on each result
+    (in the calling thread, in completion order). At most ``2 * workers`` jobs
+    are in flight, so memory stays bounded for any number of files. On an
+    exception (Ctrl-C), jobs not yet started are cancelled, and the running
+    ones finish and are handled before it propagates: the counts stay true."""
+    jobs = iter(todo)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dp-pix") as pool:
+        pending: set[Future[Any]] = set()
+
+        def fill() -> None:
+            for job in itertools.islice(jobs, 2 * workers - len(pending)):
+                pending.add(pool.submit(work, job))
+
+        fill()
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    pending.discard(future)
+                    handle(future.result())
+                fill()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            for future in pending:
+                if not future.cancelled():
+                    handle(future.result())
+            raise
+
+
+def _channels_of(paths: Iterable[str]) -> set[int]:
+    """Channel counts of outputs, from their headers; stops once grey and RGB are seen."""
+    seen: set[int] = set()
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                seen.add(len(im.getbands()))
+        except (OSError, ValueError):
+            continue
+        if seen >= {1, 3}:
+            break
+    return seen
+
+
+def _check_existing(
+    plan: Plan, options: Options, record_path: Path, existing: list[str]
+) -> dict[str, Any] | None:
+    """Refuse a run that would clobber or mix with what is in OUT (``existing``:
+    the outputs there already); return the record of the earlier run that
+    ``--skip-existing`` resumes, if any."""
+    has_record = os.path.lexists(record_path)
+    out = _printable(str(plan.out))
+    if options.existing == "overwrite":
+        return None
+    if options.existing == "refuse":
+        if existing or has_record:
+            names = ([RECORD_NAME] if has_record else []) + existing
+            raise RefusedError(
+                f"OUT {out} already holds {len(names)} of this run's output files:\n"
+                + _listing([f"  {_printable(n)}" for n in names])
+                + "\npass --skip-existing to resume an interrupted run, --overwrite to "
+                "replace them, or choose another OUT"
+            )
+        return None
+    # skip: only outputs that a run with the same parameters made may be kept
+    if not has_record:
+        if existing:
+            raise RefusedError(
+                f"OUT {out} holds {len(existing)} of this run's output files but no "
+                f"{RECORD_NAME}, so nothing shows they are private:\n"
+                + _listing([f"  {_printable(n)}" for n in existing])
+                + "\npass --overwrite to replace them, or choose another OUT"
+            )
+        return None
+    try:
+        previous = json.loads(record_path.read_text(encoding="utf-8"))
+        theirs = previous["parameters"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RefusedError(
+            f"cannot resume into {out}: its {RECORD_NAME} is unreadable ({exc}); "
+            "pass --overwrite to start again"
+        ) from None
+    ours = _parameters(options, options.pixelizer())
+    if theirs != json.loads(json.dumps(ours)):
+        diff = ", ".join(
+            f"{k}: {theirs.get(k)!r} there, {ours[k]!r} now"
+            for k in ours
+            if theirs.get(k) != json.loads(json.dumps(ours[k]))
+        )
+        raise RefusedError(
+            f"OUT {out} was written with other parameters ({diff}); resuming would mix "
+            "two guarantees in one folder: use the same parameters, --overwrite, or "
+            "another OUT"
+        )
+    return previous
+
+
+def _remove_stale_temps(out: Path, jobs: Iterable[Job]) -> None:
+    """Remove the hidden temporary files that a killed run left beside its
+    outputs; only those of this run's own output names (OUT is locked)."""
+    names: dict[str, set[str]] = defaultdict(set)
+    for job in jobs:
+        folder, _, name = job.rel.rpartition("/")
+        names[folder].add(name)
+    names[""].add(RECORD_NAME)
+    for folder, wanted in names.items():
+        path = os.path.join(out, *folder.split("/")) if folder else str(out)
+        try:
+            with os.scandir(path) as it:
+                stale = [
+                    e.path for e in it if (m := _TEMP_RE.match(e.name)) and m["name"] in wanted
+                ]
+        except OSError:
+            continue
+        for temp in stale:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (POSIX): two runs never write to
+    one OUT at once. The kernel drops the lock when a process dies."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RefusedError(
+                f"another dp-pix run is writing to {_printable(str(folder))}; wait for it to end"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------- record
+
+
+def _parameters(options: Options, pixelizer: Any) -> dict[str, Any]:
+    return {
+        "block": list(pixelizer.block),
+        "epsilon": pixelizer.epsilon,
+        "m": pixelizer.m,
+        "mechanism": pixelizer.mechanism,
+        "delta": pixelizer.delta,
+        "edges": pixelizer.edges,
+        "output": pixelizer.output,
+        "format": options.format,
+        "seeded": options.seed is not None,
+    }
+
+
+def _record(
+    plan: Plan, options: Options, pixelizer: Any, report: Report, started: str, status: str
+) -> dict[str, Any]:
+    return {
+        "record": "dp-pix privacy record",
+        "schema": RECORD_SCHEMA,
+        "tool": "dp-pix pixelate",
+        "version": dp_pix.__version__,
+        "backend": getattr(dp_pix, "BACKEND", None),
+        "status": status,  # "running" on disk while a run is going or if it was killed
+        "started": started,
+        "finished": None if status == "running" else _now(),
+        "method": "DP-Pix (L. Fan, DBSec 2018) with exact discrete noise",
+        "parameters": _parameters(options, pixelizer),
+        "seed": _SEED_NOTE if options.seed is not None else "no seed: fresh OS randomness",
+        "guarantees": {str(c): _jsonable(pixelizer.describe(c)) for c in sorted(report.channels)},
+        "conversions": CONVERSIONS,
+        "inputs": plan.inputs,
+        "counts": {
+            "planned": report.planned,
+            "written": report.written,
+            "already_present": report.present,
+            "failed": len(report.failures),
+            "ignored": len(report.ignored),
+        },
+        "failures": [{"path": f.path, "reason": f.reason} for f in report.failures],
+        "ignored": report.ignored,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _write_record(path: Path, record: dict[str, Any]) -> None:
+    """Replace ``path`` atomically (temp file, fsync, rename)."""
+    data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable file-name bytes shown as \\xNN (valid UTF-8)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _listing(lines: list[str]) -> str:
+    shown = lines[:_LIST_LIMIT]
+    if len(lines) > _LIST_LIMIT:
+        shown.append(f"  ... and {len(lines) - _LIST_LIMIT} more")
+    return "\n".join(shown)
+
+
+class _Progress:
+    """A one-line progress bar on a terminal (files/s, ETA); silent otherwise.
+    ``note`` prints a line above the bar (or just the line, off a terminal)."""
+
+    def __init__(self, total: int, stream: IO[str] | None, already: int = 0) -> None:
+        self.total = total
+        self.stream = stream
+        self.live = bool(stream is not None and _isatty(stream) and total > 0)
+        self.done = 0
+        self.failed = 0
+        self.already = already
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+        self.drawn = False
+
+    def advance(self, failed: bool = False) -> None:
+        self.done += 1
+        self.failed += failed
+        now = time.perf_counter()
+        if self.live and (now - self.last >= 0.1 or self.done == self.total):
+            self.last = now
+            self._draw(now)
+
+    def note(self, text: str) -> None:
+        if self.stream is None:
+            return
+        if self.drawn:
+            self._write("\r\x1b[K")
+        self._write(text + "\n")
+        if self.drawn:
+            self._draw(time.perf_counter())
+
+    def close(self) -> None:
+        if self.drawn:
+            self._write("\r\x1b[K")
+            self.drawn = False
+
+    def _draw(self, now: float) -> None:
+        elapsed = max(now - self.t0, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        tail = f" {self.done}/{self.total} {rate:,.1f} files/s ETA {_clock(eta)}"
+        if self.failed:
+            tail += f" {self.failed} failed"
+        if self.already:
+            tail += f" ({self.already} already done)"
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        bar_width = max(0, min(40, width - len(tail) - 3))
+        filled = bar_width * self.done // self.total
+        line = (f"[{'#' * filled}{'.' * (bar_width - filled)}]" if bar_width else "") + tail
+        self._write("\r" + line[:width] + "\x1b[K")
+        self.drawn = True
+
+    def _write(self, text: str) -> None:
+        assert self.stream is not None
+        encoding = getattr(self.stream, "encoding", None) or "utf-8"
+        self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+        self.stream.flush()
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use: dp-pix pixelate --help")
