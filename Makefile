@@ -17,7 +17,7 @@ wheel: $(PY)
 	rm -rf $(WHEELS)
 	$(VENV)/bin/maturin build --release --quiet --out $(WHEELS) --interpreter $(PY)
 	$(PY) -m pip install --quiet --force-reinstall --no-deps $(WHEELS)/*.whl
-	$(PY) -m pip install --quiet "$$(ls $(WHEELS)/*.whl)[test]"
+	$(PY) -m pip install --quiet "$$(ls $(WHEELS)/*.whl)[test,ray,eval]"
 
 demo: wheel
 	$(VENV)/bin/dp-pix demo
@@ -26,6 +26,13 @@ test: wheel
 	cargo test
 	$(PY) -m mypy.stubtest dp_pix._dp_pix
 	$(PY) -m pytest
+
+# The extension in release (editable, as in development) plus the peers, then
+# one run of every case at 1 and 2 threads; BENCH_ARGS="--markdown benches/README.md"
+# also writes the tables there.
+bench: $(PY)
+	$(VENV)/bin/maturin develop --release --quiet --extras bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benches/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(WHEELS)

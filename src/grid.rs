@@ -4,8 +4,10 @@
 //! its noise from its own stream and writes its own rows of the output, so the
 //! bytes never depend on how rayon schedules the tasks.
 
+use std::mem::MaybeUninit;
+
 use ndarray::{Array4, ArrayView2, ArrayView3, ArrayView4, Axis};
-use rand::RngExt;
+use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
 use crate::noise::{self, Key, Ratio, StreamRng};
@@ -168,6 +170,50 @@ pub fn cell_value(t: i64, n: u64) -> u8 {
     (q + up as i64) as u8
 }
 
+/// [`cell_value`] for one pixel count, with the division replaced by a
+/// multiplication (Lemire, Kaser & Kurz, "Faster remainder by direct
+/// computation", 2019: q = floor(M·t / 2^64) with M = ceil(2^64 / n) is exact
+/// for every t < 2^32 and 2 <= n < 2^32). Counts too large for that, or 1,
+/// fall back to [`cell_value`].
+#[derive(Clone, Copy, Debug)]
+pub struct CellDivisor {
+    n: u64,
+    /// ceil(2^64 / n), or 0 when the fast path does not apply.
+    m: u64,
+}
+
+impl CellDivisor {
+    pub fn new(n: u64) -> CellDivisor {
+        // t < 255·n must stay below 2^32.
+        let m = if (2..=u64::from(u32::MAX) / 255).contains(&n) {
+            u64::MAX / n + 1
+        } else {
+            0
+        };
+        CellDivisor { n, m }
+    }
+
+    #[inline(always)]
+    pub fn value(&self, t: i64) -> u8 {
+        if self.m == 0 {
+            return cell_value(t, self.n);
+        }
+        if t <= 0 {
+            return 0;
+        }
+        let n = self.n;
+        let t = t as u64;
+        if t >= 255 * n {
+            return 255;
+        }
+        // t < 255·n < 2^32.
+        let q = ((u128::from(self.m) * u128::from(t)) >> 64) as u64;
+        let r = t - q * n;
+        let up = 2 * r > n || (2 * r == n && q % 2 == 1);
+        (q + u64::from(up)) as u8
+    }
+}
+
 /// The float baseline's value: rint(clip(mean + x, 0, 255)), ties to even.
 #[inline]
 fn float_cell_value(sum: u64, n: u64, x: f64) -> u8 {
@@ -175,40 +221,136 @@ fn float_cell_value(sum: u64, n: u64, x: f64) -> u8 {
     v.round_ties_even() as u8
 }
 
-/// Sum of bytes, in u32 lanes where that cannot overflow (it vectorises).
-#[inline]
-fn sum_bytes(s: &[u8]) -> u64 {
-    s.chunks(1 << 24)
-        .map(|c| c.iter().map(|&v| v as u32).sum::<u32>() as u64)
-        .sum()
-}
-
-/// Add the pixels of one image row into the per-cell, per-channel sums.
+/// Add the pixels of one image row into the per-cell, per-channel sums, for
+/// any strides (the general path).
 fn add_row(row: ArrayView2<u8>, geo: &Geometry, sums: &mut [u64]) {
     let c = row.shape()[1];
-    let cols = geo.cols();
-    match row.as_slice() {
-        Some(px) if c == 1 => {
-            for (j, s) in sums.iter_mut().enumerate().take(cols) {
-                *s += sum_bytes(&px[geo.col_span(j)]);
+    for j in 0..geo.cols() {
+        for x in geo.col_span(j) {
+            for ch in 0..c {
+                sums[j * c + ch] += u64::from(row[[x, ch]]);
             }
         }
-        Some(px) => {
-            for j in 0..cols {
-                let span = geo.col_span(j);
-                let acc = &mut sums[j * c..(j + 1) * c];
-                for pixel in px[span.start * c..span.end * c].chunks_exact(c) {
-                    for (a, &v) in acc.iter_mut().zip(pixel) {
-                        *a += v as u64;
+    }
+}
+
+/// Rows summed into the u16 column sums before they are added into the cell
+/// sums: 256·255 < 2^16.
+const ROWS_PER_FLUSH: usize = 256;
+/// Rows handed to one call of the column-sum loop.
+const ROWS_PER_CALL: usize = 16;
+
+/// acc[x] (+)= Σ rows[r][x] for the (at most 257) rows given, four at a time;
+/// `first` assigns instead of adding. Plain loops that auto-vectorise.
+#[inline(always)]
+fn column_sums_body(acc: &mut [u16], rows: &[&[u8]], mut first: bool) {
+    let len = acc.len();
+    let mut groups = rows.chunks(4);
+    for group in &mut groups {
+        match *group {
+            [a, b, c, d] => {
+                let (a, b, c, d) = (&a[..len], &b[..len], &c[..len], &d[..len]);
+                let it = acc.iter_mut().zip(a).zip(b).zip(c).zip(d);
+                if first {
+                    for ((((s, &a), &b), &c), &d) in it {
+                        *s = u16::from(a) + u16::from(b) + u16::from(c) + u16::from(d);
+                    }
+                } else {
+                    for ((((s, &a), &b), &c), &d) in it {
+                        *s += u16::from(a) + u16::from(b) + u16::from(c) + u16::from(d);
                     }
                 }
             }
+            [a, b, c] => {
+                let (a, b, c) = (&a[..len], &b[..len], &c[..len]);
+                let it = acc.iter_mut().zip(a).zip(b).zip(c);
+                if first {
+                    for (((s, &a), &b), &c) in it {
+                        *s = u16::from(a) + u16::from(b) + u16::from(c);
+                    }
+                } else {
+                    for (((s, &a), &b), &c) in it {
+                        *s += u16::from(a) + u16::from(b) + u16::from(c);
+                    }
+                }
+            }
+            [a, b] => {
+                let (a, b) = (&a[..len], &b[..len]);
+                let it = acc.iter_mut().zip(a).zip(b);
+                if first {
+                    for ((s, &a), &b) in it {
+                        *s = u16::from(a) + u16::from(b);
+                    }
+                } else {
+                    for ((s, &a), &b) in it {
+                        *s += u16::from(a) + u16::from(b);
+                    }
+                }
+            }
+            [a] => {
+                let a = &a[..len];
+                if first {
+                    for (s, &a) in acc.iter_mut().zip(a) {
+                        *s = u16::from(a);
+                    }
+                } else {
+                    for (s, &a) in acc.iter_mut().zip(a) {
+                        *s += u16::from(a);
+                    }
+                }
+            }
+            _ => unreachable!("chunks(4) yields 1 to 4 rows"),
         }
-        None => {
-            for j in 0..cols {
-                for x in geo.col_span(j) {
-                    for ch in 0..c {
-                        sums[j * c + ch] += row[[x, ch]] as u64;
+        first = false;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn column_sums_avx2(acc: &mut [u16], rows: &[&[u8]], first: bool) {
+    column_sums_body(acc, rows, first);
+}
+
+fn column_sums(acc: &mut [u16], rows: &[&[u8]], first: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        unsafe { column_sums_avx2(acc, rows, first) };
+        return;
+    }
+    column_sums_body(acc, rows, first);
+}
+
+/// Add the column sums `acc` (pixel columns × C channels) into the cell sums.
+#[inline(always)]
+fn reduce_columns<const C: usize>(acc: &[u16], geo: &Geometry, sums: &mut [u64]) {
+    for j in 0..geo.cols() {
+        let span = geo.col_span(j);
+        let cell = &acc[span.start * C..span.end * C];
+        let mut total = [0u64; C];
+        for px in cell.chunks_exact(C) {
+            for ch in 0..C {
+                total[ch] += u64::from(px[ch]);
+            }
+        }
+        for ch in 0..C {
+            sums[j * C + ch] += total[ch];
+        }
+    }
+}
+
+fn reduce_columns_any(acc: &[u16], c: usize, geo: &Geometry, sums: &mut [u64]) {
+    match c {
+        1 => reduce_columns::<1>(acc, geo, sums),
+        2 => reduce_columns::<2>(acc, geo, sums),
+        3 => reduce_columns::<3>(acc, geo, sums),
+        4 => reduce_columns::<4>(acc, geo, sums),
+        _ => {
+            for j in 0..geo.cols() {
+                let span = geo.col_span(j);
+                for px in acc[span.start * c..span.end * c].chunks_exact(c) {
+                    for (s, &v) in sums[j * c..(j + 1) * c].iter_mut().zip(px) {
+                        *s += u64::from(v);
                     }
                 }
             }
@@ -216,67 +358,235 @@ fn add_row(row: ArrayView2<u8>, geo: &Geometry, sums: &mut [u64]) {
     }
 }
 
-/// Which cell row a task works on: image `image` of the batch, whose noise
-/// streams are those of image index `stream_image`, cell row `row`.
-#[derive(Clone, Copy)]
-struct Task {
-    image: usize,
-    stream_image: u64,
-    row: usize,
+/// Reusable buffers of one worker.
+#[derive(Default)]
+pub struct Scratch {
+    acc: Vec<u16>,
+    sums: Vec<u64>,
+    values: Vec<u8>,
+    line: Vec<u8>,
+    keys: Vec<Key>,
 }
 
-/// Post-process one cell row's sums into its values, drawing the noise.
+/// The sums S[i, j, c] of cell row `i` of one image `(H, W, C)` into `sums`
+/// (length cols·C). Rows that are contiguous in memory are first added into
+/// u16 column sums (vectorised), then each cell's columns are added up.
+pub fn cell_row_sums(
+    img: ArrayView3<u8>,
+    geo: &Geometry,
+    i: usize,
+    scratch: &mut Scratch,
+    sums: &mut [u64],
+) {
+    let c = img.shape()[2];
+    sums.fill(0);
+    let span = geo.row_span(i);
+    let width = geo.col_span(geo.cols() - 1).end * c;
+    let row_slice = |y: usize| img.index_axis(Axis(0), y).to_slice();
+    if row_slice(span.start).is_none() {
+        for y in span {
+            add_row(img.index_axis(Axis(0), y), geo, sums);
+        }
+        return;
+    }
+    scratch.acc.resize(width, 0);
+    let mut start = span.start;
+    while start < span.end {
+        let flush_end = (start + ROWS_PER_FLUSH).min(span.end);
+        let mut first = true;
+        while start < flush_end {
+            let end = (start + ROWS_PER_CALL).min(flush_end);
+            // Every row of a view has the same strides: all are contiguous.
+            let mut rows: [&[u8]; ROWS_PER_CALL] = [&[]; ROWS_PER_CALL];
+            for (slot, y) in rows.iter_mut().zip(start..end) {
+                *slot = &row_slice(y).expect("rows share their strides")[..width];
+            }
+            column_sums(&mut scratch.acc, &rows[..end - start], first);
+            first = false;
+            start = end;
+        }
+        reduce_columns_any(&scratch.acc, c, geo, sums);
+    }
+}
+
+/// Copy `src` into the not yet initialised `dst` (same length).
+#[inline]
+fn copy_into(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    assert_eq!(dst.len(), src.len());
+    // SAFETY: same length; `src` is initialised and cannot overlap `dst`
+    // (a `&mut` borrow); MaybeUninit<u8> has the layout of u8.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<u8>(), src.len()) }
+}
+
+/// Expand one cell row's values into one output pixel row (`line`).
+#[inline(always)]
+fn expand_line<const C: usize>(values: &[u8], geo: &Geometry, line: &mut [u8]) {
+    for j in 0..geo.cols() {
+        let span = geo.col_span(j);
+        let v: [u8; C] = values[j * C..(j + 1) * C].try_into().expect("C values");
+        let dst = &mut line[span.start * C..span.end * C];
+        if C == 1 {
+            dst.fill(v[0]);
+        } else {
+            for px in dst.chunks_exact_mut(C) {
+                px.copy_from_slice(&v);
+            }
+        }
+    }
+}
+
+/// Outputs at least this large are written with non-temporal stores (rows of
+/// at least [`STREAM_MIN_ROW`] bytes): they do not fit in the caches anyway, and
+/// streaming stores save reading every destination line before writing it.
+pub const STREAM_MIN_OUTPUT: usize = 16 << 20;
+pub const STREAM_MIN_ROW: usize = 1024;
+
+/// [`copy_into`] with non-temporal stores for the 16-byte-aligned middle
+/// (x86_64; elsewhere a plain copy). The caller issues [`store_fence`] after
+/// its last streaming copy.
+#[inline]
+fn copy_into_streaming(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    assert_eq!(dst.len(), src.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+        let n = src.len();
+        let d = dst.as_mut_ptr().cast::<u8>();
+        let head = d.align_offset(16).min(n);
+        // SAFETY: all accesses are within the `n` bytes of `src` and `dst`
+        // (same length, disjoint); the stores at d + i are 16-byte aligned
+        // (i >= head, (i - head) a multiple of 16); SSE2 is part of x86_64.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), d, head);
+            let mut i = head;
+            while i + 16 <= n {
+                let v = _mm_loadu_si128(src.as_ptr().add(i).cast::<__m128i>());
+                _mm_stream_si128(d.add(i).cast::<__m128i>(), v);
+                i += 16;
+            }
+            std::ptr::copy_nonoverlapping(src.as_ptr().add(i), d.add(i), n - i);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    copy_into(dst, src);
+}
+
+/// Order the streaming stores before whatever follows (another thread may
+/// read the output once this task is done).
+#[inline]
+fn store_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
+}
+
+/// Write one cell row's values into its rows of the output (`out`: 1 row for
+/// the grid, the cell row's pixel rows for the full image). The full output
+/// builds one pixel row and copies it into the others, with non-temporal
+/// stores when `streaming`.
+pub fn write_cell_row(
+    values: &[u8],
+    geo: &Geometry,
+    channels: usize,
+    output: Output,
+    streaming: bool,
+    line: &mut Vec<u8>,
+    out: &mut [MaybeUninit<u8>],
+) {
+    match output {
+        Output::Grid => copy_into(out, values),
+        Output::Full => {
+            let row_len = geo.out_shape(Output::Full).1 * channels;
+            line.resize(row_len, 0);
+            match channels {
+                1 => expand_line::<1>(values, geo, line),
+                2 => expand_line::<2>(values, geo, line),
+                3 => expand_line::<3>(values, geo, line),
+                4 => expand_line::<4>(values, geo, line),
+                c => {
+                    for j in 0..geo.cols() {
+                        let span = geo.col_span(j);
+                        let v = &values[j * c..(j + 1) * c];
+                        for px in line[span.start * c..span.end * c].chunks_exact_mut(c) {
+                            px.copy_from_slice(v);
+                        }
+                    }
+                }
+            }
+            if streaming && row_len >= STREAM_MIN_ROW {
+                for r in out.chunks_exact_mut(row_len) {
+                    copy_into_streaming(r, line);
+                }
+                store_fence();
+            } else {
+                for r in out.chunks_exact_mut(row_len) {
+                    copy_into(r, line);
+                }
+            }
+        }
+    }
+}
+
+/// Post-process one cell row's sums into its values, drawing the noise from
+/// the cell row's own stream (key `row_key`).
 fn row_values(
     sums: &[u64],
     geo: &Geometry,
     channels: usize,
     noise: &Noise,
-    task: Task,
+    (image, i): (usize, usize),
+    row_key: Option<&Key>,
     values: &mut [u8],
 ) {
-    let Task {
-        image,
-        stream_image,
-        row: i,
-    } = task;
-    let stream = |key: &Key| -> StreamRng { noise::row_stream(key, stream_image, i as u64) };
+    let stream = || -> StreamRng {
+        StreamRng::from_seed(*row_key.expect("a key for every noise that draws"))
+    };
+    let cols = geo.cols();
+    // Only the last column's count can differ from the others'.
+    let inner = CellDivisor::new(geo.count(i, 0));
+    let last = CellDivisor::new(geo.count(i, cols - 1));
+    let interior = (cols - 1) * channels;
+    let div = |k: usize| if k < interior { &inner } else { &last };
     let n_of = |k: usize| geo.count(i, k / channels);
     match noise {
         Noise::None => {
             for (k, v) in values.iter_mut().enumerate() {
-                *v = cell_value(sums[k] as i64, n_of(k));
+                *v = div(k).value(sums[k] as i64);
             }
         }
         Noise::Given(z) => {
             for (k, v) in values.iter_mut().enumerate() {
                 let dz = z[[image, i, k / channels, k % channels]];
-                *v = cell_value((sums[k] as i64).saturating_add(dz), n_of(k));
+                *v = div(k).value((sums[k] as i64).saturating_add(dz));
             }
         }
-        Noise::Laplace { scale, key } => {
-            let mut rng = stream(key);
+        Noise::Laplace { scale, .. } => {
+            let mut rng = stream();
+            let laplace = noise::Laplace::new(*scale);
             for (k, v) in values.iter_mut().enumerate() {
-                let dz = noise::discrete_laplace(&mut rng, *scale);
-                *v = cell_value((sums[k] as i64).saturating_add(dz), n_of(k));
+                let dz = laplace.sample(&mut rng);
+                *v = div(k).value((sums[k] as i64).saturating_add(dz));
             }
         }
-        Noise::Gaussian { sigma2, key } => {
-            let mut rng = stream(key);
+        Noise::Gaussian { sigma2, .. } => {
+            let mut rng = stream();
             for (k, v) in values.iter_mut().enumerate() {
                 let dz = noise::discrete_gaussian(&mut rng, *sigma2);
-                *v = cell_value((sums[k] as i64).saturating_add(dz), n_of(k));
+                *v = div(k).value((sums[k] as i64).saturating_add(dz));
             }
         }
-        Noise::FloatGaussian { sigma, key } => {
-            let mut rng = stream(key);
+        Noise::FloatGaussian { sigma, .. } => {
+            let mut rng = stream();
             let normal = rand_distr::Normal::new(0.0, *sigma).expect("sigma validated finite >= 0");
             for (k, v) in values.iter_mut().enumerate() {
                 let x: f64 = rng.sample(normal);
                 *v = float_cell_value(sums[k], n_of(k), x);
             }
         }
-        Noise::FloatLaplace { scale, key } => {
-            let mut rng = stream(key);
+        Noise::FloatLaplace { scale, .. } => {
+            let mut rng = stream();
             for (k, v) in values.iter_mut().enumerate() {
                 // Inverse CDF of Laplace(0, scale) from u uniform in (-1/2, 1/2).
                 let u: f64 = rng.random::<f64>() - 0.5;
@@ -287,28 +597,15 @@ fn row_values(
     }
 }
 
-/// Write one cell row's values into its output rows.
-fn write_rows(values: &[u8], geo: &Geometry, channels: usize, output: Output, out: &mut [u8]) {
-    match output {
-        Output::Grid => out.copy_from_slice(values),
-        Output::Full => {
-            let row_len = geo.out_shape(Output::Full).1 * channels;
-            let (first, rest) = out.split_at_mut(row_len);
-            for j in 0..geo.cols() {
-                let span = geo.col_span(j);
-                let dst = &mut first[span.start * channels..span.end * channels];
-                let v = &values[j * channels..(j + 1) * channels];
-                if channels == 1 {
-                    dst.fill(v[0]);
-                } else {
-                    for px in dst.chunks_exact_mut(channels) {
-                        px.copy_from_slice(v);
-                    }
-                }
-            }
-            for r in rest.chunks_exact_mut(row_len) {
-                r.copy_from_slice(first);
-            }
+impl Noise<'_> {
+    /// The key of the noise streams, for the noises that draw.
+    fn key(&self) -> Option<&Key> {
+        match self {
+            Noise::None | Noise::Given(_) => None,
+            Noise::Laplace { key, .. }
+            | Noise::Gaussian { key, .. }
+            | Noise::FloatGaussian { key, .. }
+            | Noise::FloatLaplace { key, .. } => Some(key),
         }
     }
 }
@@ -347,41 +644,74 @@ pub fn pixelate(
     let geo = Geometry::new(h, w, block_h, block_w, edges)?;
     check_noise_shape(noise, n, &geo, c)?;
     let (oh, ow) = geo.out_shape(output);
-    let mut out = Array4::<u8>::zeros((n, oh, ow, c));
     let image_len = oh * ow * c;
+    let len = n * image_len;
     let rows_per_task = match output {
         Output::Grid => 1,
         Output::Full => geo.bh,
     };
     let task_len = rows_per_task * ow * c;
     let cells = geo.cols() * c;
-    let slice = out.as_slice_mut().expect("a fresh array is contiguous");
-    slice
-        .par_chunks_mut(image_len)
-        .enumerate()
-        .for_each(|(k, image_out)| {
+    // Every byte is written below, so the output is not zeroed first (that
+    // would cost a pass over it, or page faults, for nothing).
+    let streaming = len >= STREAM_MIN_OUTPUT;
+    let mut buf: Vec<u8> = Vec::with_capacity(len);
+    let spare = &mut buf.spare_capacity_mut()[..len];
+
+    // One cell row: sums, values (with its stream's noise), output rows.
+    let cell_row = |img: ArrayView3<u8>,
+                    k: usize,
+                    keys: &[Key],
+                    scratch: &mut Scratch,
+                    (i, rows_out): (usize, &mut [MaybeUninit<u8>])| {
+        let mut sums = std::mem::take(&mut scratch.sums);
+        let mut values = std::mem::take(&mut scratch.values);
+        sums.resize(cells, 0);
+        values.resize(cells, 0);
+        cell_row_sums(img, &geo, i, scratch, &mut sums);
+        row_values(&sums, &geo, c, noise, (k, i), keys.get(i), &mut values);
+        write_cell_row(
+            &values,
+            &geo,
+            c,
+            output,
+            streaming,
+            &mut scratch.line,
+            rows_out,
+        );
+        scratch.sums = sums;
+        scratch.values = values;
+    };
+    // Many images: one task per image, its cell rows in order. Few images:
+    // one task per cell row. The noise of a cell row comes from its own
+    // stream either way, so the bytes are the same.
+    let rows_in_parallel = n < 2 * rayon::current_num_threads();
+    spare.par_chunks_mut(image_len).enumerate().for_each_init(
+        Scratch::default,
+        |scratch, (k, image_out)| {
             let img: ArrayView3<u8> = images.index_axis(Axis(0), k);
-            image_out
-                .par_chunks_mut(task_len)
-                .enumerate()
-                .for_each_init(
-                    || (vec![0u64; cells], vec![0u8; cells]),
-                    |(sums, values), (i, rows_out)| {
-                        sums.fill(0);
-                        for y in geo.row_span(i) {
-                            add_row(img.index_axis(Axis(0), y), &geo, sums);
-                        }
-                        let task = Task {
-                            image: k,
-                            stream_image: image_offset + k as u64,
-                            row: i,
-                        };
-                        row_values(sums, &geo, c, noise, task, values);
-                        write_rows(values, &geo, c, output, rows_out);
-                    },
-                );
-        });
-    Ok(out)
+            let mut keys = std::mem::take(&mut scratch.keys);
+            match noise.key() {
+                Some(key) => noise::row_keys(key, image_offset + k as u64, geo.rows(), &mut keys),
+                None => keys.clear(),
+            }
+            if rows_in_parallel {
+                image_out
+                    .par_chunks_mut(task_len)
+                    .enumerate()
+                    .for_each_init(Scratch::default, |s, task| cell_row(img, k, &keys, s, task));
+            } else {
+                for task in image_out.chunks_mut(task_len).enumerate() {
+                    cell_row(img, k, &keys, scratch, task);
+                }
+            }
+            scratch.keys = keys;
+        },
+    );
+    // SAFETY: the chunks above cover all `len` bytes and every task wrote all
+    // of its rows (write_cell_row fills each row of its chunk).
+    unsafe { buf.set_len(len) };
+    Ok(Array4::from_shape_vec((n, oh, ow, c), buf).expect("the shape matches the length"))
 }
 
 #[cfg(test)]
@@ -433,6 +763,128 @@ mod tests {
                 assert_eq!(cell_value(t, n), want, "t={t} n={n}");
             }
         }
+    }
+
+    #[test]
+    fn cell_divisor_equals_cell_value() {
+        let mut counts: Vec<u64> = (1..=300).collect();
+        counts.extend([
+            1023,
+            1024,
+            4096,
+            65_536,
+            1 << 20,
+            u64::from(u32::MAX) / 255,
+            u64::from(u32::MAX) / 255 + 1,
+            1 << 40,
+        ]);
+        for n in counts {
+            let d = CellDivisor::new(n);
+            let mut ts: Vec<i64> = vec![i64::MIN, -1, 0, 1, 2, i64::MAX];
+            let top = 255 * n as i64;
+            for t in [n as i64 / 2, n as i64, top - 1, top, top + 1] {
+                ts.extend([t - 1, t, t + 1]);
+            }
+            if n <= 300 {
+                ts.extend(-5..top + 5);
+            } else {
+                let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                for _ in 0..20_000 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    ts.push((x % (top as u64 + 2)) as i64);
+                }
+                // Every tie and its neighbours: t = q·n + n/2.
+                for q in (0..255).step_by(17) {
+                    let t = q * n as i64 + n as i64 / 2;
+                    ts.extend([t - 1, t, t + 1]);
+                }
+            }
+            for t in ts {
+                assert_eq!(d.value(t), cell_value(t, n), "t = {t}, n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn streaming_rows_equal_plain_rows() {
+        // Every alignment of the destination and lengths around 16.
+        let src: Vec<u8> = (0..200u32).map(|i| (i * 7 + 3) as u8).collect();
+        for offset in 0..20 {
+            for n in [0usize, 1, 15, 16, 17, 31, 33, 100, 180] {
+                let mut buf = vec![MaybeUninit::<u8>::new(0); 240];
+                copy_into_streaming(&mut buf[offset..offset + n], &src[..n]);
+                store_fence();
+                let got: Vec<u8> = buf.iter().map(|b| unsafe { b.assume_init() }).collect();
+                assert_eq!(&got[offset..offset + n], &src[..n]);
+                assert!(got[..offset]
+                    .iter()
+                    .chain(&got[offset + n..])
+                    .all(|&b| b == 0));
+            }
+        }
+        // A large full output (streamed) equals the naive mosaic.
+        let img = test_image(1, 1400, 4001, 3);
+        let got = pixelate(
+            img.view(),
+            16,
+            16,
+            Edges::Partial,
+            Output::Full,
+            &Noise::None,
+            0,
+        )
+        .unwrap();
+        assert!(got.len() >= STREAM_MIN_OUTPUT);
+        let grid = pixelate(
+            img.view(),
+            16,
+            16,
+            Edges::Partial,
+            Output::Grid,
+            &Noise::None,
+            0,
+        )
+        .unwrap();
+        for y in (0..1400).step_by(37) {
+            for x in (0..4001).step_by(41) {
+                assert_eq!(
+                    got.slice(s![0, y, x, ..]),
+                    grid.slice(s![0, y / 16, x / 16, ..])
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn long_cells_flush_the_column_sums() {
+        // 600 rows in one cell: more than one flush of the u16 sums.
+        let img = Array4::<u8>::from_elem((1, 600, 5, 2), 255);
+        let got = pixelate(
+            img.view(),
+            600,
+            2,
+            Edges::Partial,
+            Output::Grid,
+            &Noise::None,
+            0,
+        )
+        .unwrap();
+        assert!(got.iter().all(|&v| v == 255));
+        let img = test_image(1, 600, 7, 3);
+        let want = naive_mosaic(&img, 599, 3, Edges::Partial);
+        let got = pixelate(
+            img.view(),
+            599,
+            3,
+            Edges::Partial,
+            Output::Full,
+            &Noise::None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! Gaussian for Differential Privacy" (NeurIPS 2020; "CKS" below):
 //!
 //! * [`bernoulli_exp`]: Bernoulli(exp(-γ)) for a rational γ ≥ 0 (CKS Alg. 1);
-//! * [`discrete_laplace`]: P(Z = z) ∝ exp(-|z|/t) for a rational t > 0 (CKS Alg. 2);
+//! * [`discrete_laplace`]: P(Z = z) ∝ exp(-|z|/t) for a rational t > 0: the law
+//!   of CKS Alg. 2, drawn by [`Laplace`] with exact comparisons of a few random
+//!   bits against integer tables (Alg. 2 itself: [`discrete_laplace_cks`]);
 //! * [`discrete_gaussian`]: P(Z = z) ∝ exp(-z²/(2σ²)) for a rational σ² > 0 (CKS Alg. 3).
 //!
 //! Parameters are given as a [`Ratio`] of two `u64`. Any values are handled
@@ -62,8 +64,85 @@ impl Ratio {
 /// A 256-bit secret key for [`row_stream`].
 pub type Key = [u8; 32];
 
-/// The generator every sampler in dp-pix draws from.
-pub type StreamRng = rand_chacha::ChaCha20Rng;
+/// The keyed PRF that derives the stream of each (image, cell row): ChaCha20.
+pub type Prf = rand_chacha::ChaCha20Rng;
+
+/// The generator every sampler in dp-pix draws from: ChaCha20 (the words of
+/// [`Prf`] for the same key), plus a small reservoir of bits for draws of a
+/// few bits at a time (the discrete Laplace takes one 64-bit word a sample
+/// and, now and then, a few more bits).
+///
+/// Words (`next_u32`, `next_u64`, `fill_bytes`) come straight from ChaCha20;
+/// [`StreamRng::bits`] takes bits from the reservoir, refilled with a fresh
+/// 64-bit word when it runs short (the few bits left over are dropped, never
+/// reused). Every bit is used at most once, so all draws stay independent.
+#[derive(Clone, Debug)]
+pub struct StreamRng {
+    chacha: Prf,
+    reservoir: u64,
+    available: u32,
+}
+
+impl StreamRng {
+    /// The 32-byte key of the underlying ChaCha20.
+    pub fn get_seed(&self) -> Key {
+        self.chacha.get_seed()
+    }
+
+    /// `k` fresh uniform bits, `1 <= k <= 32`, as the low bits of the result.
+    #[inline(always)]
+    pub fn bits(&mut self, k: u32) -> u64 {
+        debug_assert!((1..=32).contains(&k));
+        if self.available < k {
+            self.reservoir = self.chacha.next_u64();
+            self.available = 64;
+        }
+        let v = self.reservoir & ((1u64 << k) - 1);
+        self.reservoir >>= k;
+        self.available -= k;
+        v
+    }
+
+    /// `k` fresh uniform bits, `1 <= k <= 64`.
+    #[inline(always)]
+    fn wide_bits(&mut self, k: u32) -> u64 {
+        if k <= 32 {
+            self.bits(k)
+        } else {
+            self.bits(32) | (self.bits(k - 32) << 32)
+        }
+    }
+}
+
+impl rand::TryRng for StreamRng {
+    type Error = std::convert::Infallible;
+    #[inline]
+    fn try_next_u32(&mut self) -> std::result::Result<u32, Self::Error> {
+        Ok(self.chacha.next_u32())
+    }
+    #[inline]
+    fn try_next_u64(&mut self) -> std::result::Result<u64, Self::Error> {
+        Ok(self.chacha.next_u64())
+    }
+    #[inline]
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> std::result::Result<(), Self::Error> {
+        self.chacha.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+impl rand::TryCryptoRng for StreamRng {}
+
+impl SeedableRng for StreamRng {
+    type Seed = Key;
+    fn from_seed(seed: Key) -> Self {
+        StreamRng {
+            chacha: Prf::from_seed(seed),
+            reservoir: 0,
+            available: 0,
+        }
+    }
+}
 
 /// Fresh 32 random bytes from the operating system (getrandom); `Error::Os` on failure.
 pub fn os_key() -> Result<Key> {
@@ -81,7 +160,7 @@ pub fn os_key() -> Result<Key> {
 /// noise of a cell row never depends on which thread computes it or in which
 /// order.
 pub fn row_stream(key: &Key, image: u64, row: u64) -> StreamRng {
-    let mut prf = StreamRng::from_seed(*key);
+    let mut prf = Prf::from_seed(*key);
     prf.set_stream(image);
     // A ChaCha block is 16 words of 32 bits; the block counter is 64-bit, so
     // every `row` has a block of its own.
@@ -89,6 +168,22 @@ pub fn row_stream(key: &Key, image: u64, row: u64) -> StreamRng {
     let mut derived = [0u8; 32];
     prf.fill_bytes(&mut derived);
     StreamRng::from_seed(derived)
+}
+
+/// The keys of [`row_stream`] for rows `0..rows` of image `image`, in one pass
+/// over the PRF's keystream (block `row` for row `row`, as there): one ChaCha
+/// block per row instead of a fresh generator and a 4-block refill per row.
+pub fn row_keys(key: &Key, image: u64, rows: usize, keys: &mut Vec<Key>) {
+    let mut prf = Prf::from_seed(*key);
+    prf.set_stream(image);
+    keys.clear();
+    let mut block = [0u8; 64];
+    for _ in 0..rows {
+        prf.fill_bytes(&mut block);
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&block[..32]);
+        keys.push(k);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -407,18 +502,672 @@ fn signed_saturating(negative: bool, magnitude: u128) -> i64 {
 }
 
 /// Discrete Laplace: P(Z = z) ∝ exp(-|z|/scale), `scale = num/den > 0`
-/// (CKS 2020, Alg. 2), exactly.
+/// (CKS 2020, Alg. 2), exactly: [`Laplace::sample`] for this scale.
 ///
 /// |Z| is saturated at `i64::MAX` (see the note on saturation in the source:
 /// it cannot change any released pixel). `scale.num = 0` (no noise) returns 0;
 /// `scale.den = 0` is read as 1.
+#[inline(always)]
+pub fn discrete_laplace(rng: &mut StreamRng, scale: Ratio) -> i64 {
+    Laplace::new(scale).sample(rng)
+}
+
+/// CKS 2020 Alg. 2 as written there, with whole-word uniforms: the reference
+/// the fast sampler is tested against, and the proposal of the discrete Gaussian.
 #[inline]
-pub fn discrete_laplace<R: Rng + ?Sized>(rng: &mut R, scale: Ratio) -> i64 {
+pub fn discrete_laplace_cks<R: Rng + ?Sized>(rng: &mut R, scale: Ratio) -> i64 {
     if scale.num == 0 {
         return 0;
     }
     let (negative, magnitude) = discrete_laplace_parts(rng, scale.num, scale.den_or_one());
     signed_saturating(negative, magnitude)
+}
+
+// ---------------------------------------------------------------------------
+// Discrete Laplace, bit-thrifty (the sampler dp-pix uses)
+// ---------------------------------------------------------------------------
+//
+// CKS Alg. 2 builds |Z| from X = U + num·V: V ~ Geometric(1 - e^-1) and U the
+// truncated geometric on 0..num (uniform U accepted with probability
+// e^(-U/num)); then Y = floor(X/den). In other words Y = floor(t·E) with
+// E = V + F exponential: V = floor(E), F = frac(E) (density ∝ e^-f on [0, 1),
+// independent of V), and U = floor(num·F). Indeed P(floor(tE) >= y) =
+// P(E >= y/t) = e^(-y/t): Y is exactly Geometric(1 - e^(-1/t)).
+//
+// Here E is drawn as a uniform real number revealed a few bits at a time, and
+// every decision is an exact comparison of intervals of integers:
+//
+// * V: one uniform R, V = #{v >= 1 : R < e^-v}, so P(V >= v) = e^-v;
+// * F = (I + G)/256 with I = floor(256·F) and G in [0, 1) independent:
+//   I (P(I = i) ∝ e^(-i/256), i < 256) by inversion of its CDF c_i with one
+//   uniform, G uniform accepted with probability e^(-G/256) (CKS Alg. 1 with
+//   γ = G/256 < 1/256: its first trial Bernoulli(γ) fails unless a uniform
+//   falls below 1/256, and then the run stops at k = 1, odd: accept);
+// * Y = floor(num·(256V + I + G) / (256·den)), with as many bits of G as it
+//   takes to fix the floor;
+// * the sign and the rejection of (negative, 0) as in Alg. 2.
+//
+// e^-v and c_i are irrational, so a uniform's first bits decide each
+// comparison unless they match the constant's own bits; then more bits are
+// drawn and the constant is bounded to more places with exact big-integer
+// arithmetic (the slow paths below: none among 10^6 samples at scale 8160).
+// The tables are floor(2^64·constant), checked against that exact arithmetic
+// by the tests. A sample takes one 64-bit word (rarely more) and no division.
+
+/// floor(2^64 · e^-v) for v = 1..=44 (index v - 1); e^-45 < 2^-64.
+#[rustfmt::skip]
+const EXP_NEG_WHOLE: [u64; 44] = [
+    0x5e2d58d8b3bcdf1a, 0x22a555477f03973f, 0x0cbed86667585764,
+    0x04b0556e084f3d1d, 0x01b993fe00d53761, 0x00a2728f889ea6ae,
+    0x003bc2d73849531d, 0x0015fc21041027ac, 0x0008167912932a2c,
+    0x0002f9af36ac8f93, 0x000118354238f676, 0x0000671530ed0ef2,
+    0x000025ec0a77303b, 0x00000df3637ed80b, 0x00000521d72889fb,
+    0x000001e355bbaee8, 0x000000b1cf18bad3, 0x00000041698a31a6,
+    0x000000181056ff2c, 0x00000008da432af9, 0x0000000341b61a1b,
+    0x0000000132b48bf1, 0x0000000070d49f90, 0x0000000029820f1f,
+    0x000000000f451bd2, 0x00000000059e14a9, 0x0000000002110a53,
+    0x0000000000c29f80, 0x000000000047990a, 0x00000000001a56e0,
+    0x000000000009b090, 0x000000000003908c, 0x0000000000014fb5,
+    0x0000000000007b80, 0x0000000000002d6e, 0x00000000000010b6,
+    0x0000000000000626, 0x0000000000000243, 0x00000000000000d5,
+    0x000000000000004e, 0x000000000000001c, 0x000000000000000a,
+    0x0000000000000003, 0x0000000000000001,
+];
+
+/// floor(2^64 · c_i) for i = 1..=255 (index i - 1), with
+/// c_i = P(I < i) = (1 - e^(-i/256)) / (1 - e^-1), the CDF of I = floor(256·F).
+#[rustfmt::skip]
+const TRUNC_GEOM_CDF: [u64; 255] = [
+    0x01943232231f192a, 0x0326d0fbe9e745d5, 0x04b7ddeff343da03,
+    0x06475a9f4c4a4ad3, 0x07d5489971cb3baf, 0x0961a96c51e1fb44,
+    0x0aec7ea44d8271bc, 0x0c75c9cc3a0581d0, 0x0dfd8c6d62b3de4b,
+    0x0f83c80f8a4f5567, 0x11087e38ec9a93ba, 0x128bb06e3fdf6013,
+    0x140d6032b67351e9, 0x158d8f08003b03ca, 0x170c3e6e4c2bc366,
+    0x18896fe449cbc0a3, 0x1a0524e72ab0bd40, 0x1b7f5ef2a3fd3e90,
+    0x1cf81f80efdc42b4, 0x1e6f680acefb7af0, 0x1fe53a078a040c6e,
+    0x215996ecf311d90d, 0x22cc802f6729519a, 0x243df741cfabd2f3,
+    0x25adfd95a3ca8f87, 0x271c949ae9f806a9, 0x2889bdc039580b1c,
+    0x29f57a72bb2e5a59, 0x2b5fcc1e2c4bc5f2, 0x2cc8b42cde79f07e,
+    0x2e303407b9e59f82, 0x2f964d163e87a3bf, 0x30fb00be858c5941,
+    0x325e506542b9c0b4, 0x33c03d6dc5d4333c, 0x3520c939fc01b263,
+    0x367ff52a712bd550, 0x37ddc29e516054da, 0x393a32f36a3037a9,
+    0x3a9547862c0d9feb, 0x3bef01b1aba83be0, 0x3d4762cfa3485aa8,
+    0x3e9e6c387428a6a5, 0x3ff41f4327ce86d7, 0x41487d457161287b,
+    0x429b8793aeff3250, 0x43ed3f80eb1322d0, 0x453da65edda65aba,
+    0x468cbd7dedb2d533, 0x47da862d32738ee2, 0x492701ba74b39d41,
+    0x4a723172301bf788, 0x4bbc169f947ff26f, 0x4d04b28c8728701f,
+    0x4e4c0681a41dc595, 0x4f9213c63f7056c6, 0x50d6dba0667feacc,
+    0x521a5f54e141b95f, 0x535ca027338532e5, 0x549d9f599e37845f,
+    0x55dd5e2d20a5d870, 0x571bdde179be56c3, 0x58591fb5294fe315,
+    0x599524e571489d20, 0x5acfeeae56f322a2, 0x5c097e4aa43294c1,
+    0x5d41d4f3e8bd620b, 0x5e78f3e27b56d644, 0x5faedc4d7b077145,
+    0x60e38f6ad054061e, 0x62170e6f2e73a3b4, 0x63495a8e14844813,
+    0x647a74f9cebe5fa3, 0x65aa5ee377a7117e, 0x66d9197af9415a0d,
+    0x6806a5ef0e3df520, 0x6933056d432a18c0, 0x6a5e3921f79d01ce,
+    0x6b8842385f6453b9, 0x6cb121da83af4c5e, 0x6dd8d9314438cd58,
+    0x6eff696458703bce, 0x7024d39a50a137fc, 0x714918f8971a2d98,
+    0x726c3aa37151be3a, 0x738e39be010b06e7, 0x74af176a4578c1f2,
+    0x75ced4c91c5f4642, 0x76ed72fa43356530, 0x780af31c58442819,
+    0x7927564cdbc56eb9, 0x7a429da831016f81, 0x7b5cca499f6b1af5,
+    0x7c75dd4b53bb6337, 0x7d8dd7c6610b68da, 0x7ea4bad2c1ed8e0d,
+    0x7fba87875985714a, 0x80cf3ef9f49ed08d, 0x81e2e23f4ac3563b,
+    0x82f5726aff4f50bf, 0x8406f08fa28555fd, 0x85175dbeb2a0d3b1,
+    0x8626bb089ce78dba, 0x8735097cbeba0b7a, 0x88424a2966a2f550,
+    0x894e7e1bd5656334, 0x8a59a6603f0a1d91, 0x8b63c401cbebd168,
+    0x8c6cd80a99c238bf, 0x8d74e383bcac386d, 0x8e7be7754038f452,
+    0x8f81e4e6286fdafb, 0x9086dcdc72d7a9bd, 0x918ad05d177c6a56,
+    0x928dc06c09f46b0b, 0x938fae0c3a643256, 0x94909a3f96816f1f,
+    0x959086070a94e68a, 0x968f7262827b604f, 0x978d6050eaa592b4,
+    0x988a50d031170f0c, 0x998644dd46642fd4, 0x9a813d741eaf095b,
+    0x9b7b3b8fb2a35df9, 0x9c74402a007196d0, 0x9d6c4c3c0cc8c211,
+    0x9e6360bde3cf97c1, 0x9f597ea69a1c85f1, 0xa04ea6ec4dacc56d,
+    0xa142da8426da77cc, 0xa2361a625951cfdf, 0xa328677a2505456f,
+    0xa419c2bdd720d549, 0xa50a2d1ecafc4e78, 0xa5f9a78d6b0cadb7,
+    0xa6e832f931d487f5, 0xa7d5d050aad384ee, 0xa8c280817374eabe,
+    0xa9ae44783bfd3b62, 0xaa991d20c876e50b, 0xab830b65f19e0642,
+    0xac6c1031a5cb46b4, 0xad542c6ce9ddc5a2, 0xae3b60ffda241ecc,
+    0xaf21aed1ab4486dd, 0xb00716c8ab24001b, 0xb0eb99ca41cca866,
+    0xb1cf38baf2532152, 0xb2b1f47e5bbb1350, 0xb393cdf739daccc3,
+    0xb474c607663dfdec, 0xb554dd8fd9079283, 0xb6341570a9d2a9f5,
+    0xb7126e891092af0a, 0xb7efe9b766728ff0, 0xb8cc87d926b31776,
+    0xb9a849caef886860, 0xba83306882f69bac, 0xbb5d3c8cc7ad82ae,
+    0xbc366f11c9e38dc9, 0xbd0ec8d0bc2fd8bf, 0xbde64aa1f8635d58,
+    0xbebcf55d00614d44, 0xbf92c9d87ef69411, 0xc067c8ea48b0820b,
+    0xc13bf3675cb2a0d7, 0xc20f4a23e58bb2ad, 0xc2e1cdf33a09dcf8,
+    0xc3b37fa7de0dff30, 0xc4846013835e36d6, 0xc55470070a779143,
+    0xc623b052835eec3a, 0xc6f221c52e7105ff, 0xc7bfc52d7d31bdc3,
+    0xc88c9b59131a853b, 0xc958a514c668042a, 0xca23e32ca0e6eead,
+    0xcaee566be0c00f1a, 0xcbb7ff9cf943843c, 0xcc80df8993b334b1,
+    0xcd48f6fa900c783b, 0xce1046b805d0f7d3, 0xced6cf8944cec53a,
+    0xcf9c9234d5e7aad3, 0xd0618f807bd7b49d, 0xd125c83133faf2f9,
+    0xd1e93d0b37127819, 0xd2abeed1fa0890d2, 0xd36dde482eb43996,
+    0xd42f0c2fc49bd05b, 0xd4ef7949e9b70432, 0xd5af26570b30034e,
+    0xd66e1416d623e83f, 0xd72c43483862671f, 0xd7e9b4a9612cbb71,
+    0xd8a668f7c1f3d772, 0xd96260f00f15d59c, 0xda1d9d4e409aad10,
+    0xdad81ecd92f029b1, 0xdb91e62887a5289f, 0xdc4af418e62419d8,
+    0xdd034957bc6cc7af, 0xddbae69d5fcd64dd, 0xde71cca16d9ae1de,
+    0xdf27fc1acbe88a56, 0xdfdd75bfaa3eeb33, 0xe0923a4582520243,
+    0xe1464a6118b6b7fc, 0xe1f9a6c67d97a41a, 0xe2ac50290d691ddb,
+    0xe35e473b719c9886, 0xe40f8cafa1534ce4, 0xe4c02136e2103077,
+    0xe5700581c8693b07, 0xe61f3a4038b7fb49, 0xe6cdc02167c97b48,
+    0xe77b97d3db8d753c, 0xe828c2056bc4d990, 0xe8d53f6342afa6a9,
+    0xe9811099ddba133b, 0xea2c36550e290bc0, 0xead6b13ff9c603cc,
+    0xeb8082051b8a1be5, 0xec29a94e44489c8b, 0xecd227c49b58c719,
+    0xed79fe109f3efd29, 0xee212cda26553f29, 0xeec7b4c85f7302be,
+    0xef6d9681d29461b2, 0xf012d2ac6180a1f5, 0xf0b769ed48701778,
+    0xf15b5ce91eb1606f, 0xf1feac43d74dfcb2, 0xf2a158a0c1ae40d0,
+    0xf34362a28a3ca587, 0xf3e4caeb3b08743a, 0xf485921c3c67d113,
+    0xf525b8d65599235e, 0xf5c53fb9ad63dcde, 0xf6642765cab8a09b,
+    0xf70270799550c9e4, 0xf7a01b93564d5413, 0xf83d2950b8d523bb,
+    0xf8d99a4ecab2b1e1, 0xf9756f29fcf119cc, 0xfa10a87e24788a22,
+    0xfaab46e67aaa19df, 0xfb454afd9dfb01bb, 0xfbdeb55d928f3ab5,
+    0xfc77869fc2d3823f, 0xfd0fbf5d0016c4b9, 0xfda7602d8322eeca,
+    0xfe3e69a8ecd5263d, 0xfed4dc6646b56ae3, 0xff6ab8fc038da02d,
+];
+
+/// floor(256 · e^-v) for v = 1..=5: the top bytes of EXP_NEG_WHOLE (0 from v = 6 on).
+const EXP_NEG_WHOLE_TOP: [u64; 5] = [
+    EXP_NEG_WHOLE[0] >> 56,
+    EXP_NEG_WHOLE[1] >> 56,
+    EXP_NEG_WHOLE[2] >> 56,
+    EXP_NEG_WHOLE[3] >> 56,
+    EXP_NEG_WHOLE[4] >> 56,
+];
+
+/// V for each first byte b of R: #{v : (b+1)·2^56 <= floor(2^64·e^-v)}, or
+/// UNDECIDED when b is the top byte of some floor(2^64·e^-v) (b = 0 included,
+/// for every v >= 6).
+static GEOMETRIC_OF_BYTE: [u8; 256] = build_geometric_of_byte();
+const UNDECIDED: u8 = u8::MAX;
+
+const fn build_geometric_of_byte() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let mut v = 0usize;
+        let mut undecided = b == 0;
+        while v < EXP_NEG_WHOLE_TOP.len() {
+            let top = EXP_NEG_WHOLE_TOP[v] as usize;
+            if b == top {
+                undecided = true;
+            }
+            if b < top {
+                table[b] += 1;
+            }
+            v += 1;
+        }
+        if undecided {
+            table[b] = UNDECIDED;
+        }
+        b += 1;
+    }
+    table
+}
+
+/// Bits of the first look-up of I.
+const GUIDE_BITS: u32 = 12;
+
+/// For each 12-bit prefix s of a uniform R (R in [s, s+1)/4096): the number of
+/// CDF values below the slot (#{i : C_i < s·2^52}, in the low 8 bits), and
+/// bit 8 set when a CDF value falls inside the slot (then R's next bits decide).
+/// The CDF values are more than 1/4096 apart, so a slot holds at most one.
+static TRUNC_GEOM_GUIDE: [u16; 1 << GUIDE_BITS] = build_guide();
+
+const fn build_guide() -> [u16; 1 << GUIDE_BITS] {
+    let mut guide = [0u16; 1 << GUIDE_BITS];
+    let shift = 64 - GUIDE_BITS;
+    let mut s = 0usize;
+    let mut below = 0usize;
+    while s < guide.len() {
+        let start = (s as u128) << shift;
+        let end = ((s + 1) as u128) << shift;
+        while below < TRUNC_GEOM_CDF.len() && (TRUNC_GEOM_CDF[below] as u128) < start {
+            below += 1;
+        }
+        let inside = below < TRUNC_GEOM_CDF.len() && (TRUNC_GEOM_CDF[below] as u128) < end;
+        guide[s] = below as u16 | if inside { 256 } else { 0 };
+        s += 1;
+    }
+    guide
+}
+
+/// V ~ Geometric(1 - e^-1): P(V >= v) = e^-v, from a uniform R whose first
+/// 8 bits are `b` (they decide V with probability 250/256); more from `rng`.
+#[inline(always)]
+fn geometric_exp_one(rng: &mut StreamRng, b: u64) -> u64 {
+    // R in [b, b+1)/256 is below e^-v iff (b+1)·2^56 <= floor(2^64·e^-v),
+    // above iff b·2^56 > it; undecided iff b is the constant's top byte.
+    let decided = GEOMETRIC_OF_BYTE[b as usize];
+    if decided != UNDECIDED {
+        return u64::from(decided);
+    }
+    geometric_exp_one_wide(rng, b)
+}
+
+/// [`geometric_exp_one`] when the first byte `b` did not decide: 64 bits.
+#[cold]
+#[inline(never)]
+fn geometric_exp_one_wide(rng: &mut StreamRng, b: u64) -> u64 {
+    let x = (b << 56) | rng.wide_bits(56);
+    // R in [x, x+1)/2^64: below e^-v iff x < L_v, above iff x > L_v.
+    let mut v = 0;
+    while v < EXP_NEG_WHOLE.len() && x < EXP_NEG_WHOLE[v] {
+        v += 1;
+    }
+    if v == EXP_NEG_WHOLE.len() || x == EXP_NEG_WHOLE[v] {
+        return geometric_exp_one_slow(rng, LazyReal::new(x, 64));
+    }
+    v as u64
+}
+
+/// I = floor(256·F): P(I = i) ∝ e^(-i/256) on 0..256, by inversion of a
+/// uniform R whose first 12 bits are `s` (they decide with probability 15/16);
+/// more from `rng`.
+#[inline(always)]
+fn trunc_geometric_256(rng: &mut StreamRng, s: u64) -> u64 {
+    let entry = TRUNC_GEOM_GUIDE[s as usize];
+    let below = u64::from(entry & 0xff);
+    if entry & 0x100 == 0 {
+        return below;
+    }
+    trunc_geometric_256_wide(rng, s, below)
+}
+
+/// [`trunc_geometric_256`] when the slot `s` holds the CDF value number `below`.
+#[inline(never)]
+fn trunc_geometric_256_wide(rng: &mut StreamRng, s: u64, below: u64) -> u64 {
+    let x = (s << (64 - GUIDE_BITS)) | rng.wide_bits(64 - GUIDE_BITS);
+    let c = TRUNC_GEOM_CDF[below as usize];
+    if x == c {
+        return trunc_geometric_256_slow(rng, LazyReal::new(x, 64));
+    }
+    below + u64::from(x > c)
+}
+
+/// The exact discrete Laplace sampler for one scale (CKS 2020 Alg. 2's law,
+/// drawn as described above). Build it once per scale, sample many times.
+#[derive(Clone, Copy, Debug)]
+pub struct Laplace {
+    num: u64,
+    den: u64,
+    /// Bits of G drawn at first: enough that the floor is fixed but for a
+    /// chance of about 2^-12.
+    g_bits: u32,
+    /// log2(256·den·2^g_bits) when den is a power of two (the floor is a shift).
+    shift: Option<u32>,
+}
+
+impl Laplace {
+    pub fn new(scale: Ratio) -> Laplace {
+        let den = scale.den_or_one();
+        let num = scale.num;
+        let t_bits = i64::from(64 - num.leading_zeros()) - i64::from(64 - den.leading_zeros());
+        let g_bits = (t_bits + 12).clamp(8, 48) as u32;
+        let shift = den
+            .is_power_of_two()
+            .then(|| den.trailing_zeros() + 8 + g_bits);
+        Laplace {
+            num,
+            den,
+            g_bits,
+            shift,
+        }
+    }
+
+    /// One sample, |Z| saturated at `i64::MAX` (see [`discrete_laplace`]).
+    #[inline(always)]
+    pub fn sample(&self, rng: &mut StreamRng) -> i64 {
+        if self.num == 0 {
+            return 0;
+        }
+        let (negative, magnitude) = self.parts(rng);
+        signed_saturating(negative, magnitude)
+    }
+
+    /// (negative, |Z|) as in CKS Alg. 2: Y geometric, a fair sign, and
+    /// (negative, 0) rejected so that 0 is not counted twice.
+    ///
+    /// One 64-bit word holds the first bits of every part: 8 for V, 12 for I,
+    /// 8 for G's acceptance, 1 for the sign and the top 35 for G (g_bits of
+    /// them). Only rare cases draw more, from the reservoir.
+    #[inline(always)]
+    fn parts(&self, rng: &mut StreamRng) -> (bool, u128) {
+        loop {
+            let w = rng.next_u64();
+            let v = geometric_exp_one(rng, w & 0xff);
+            let i = trunc_geometric_256(rng, (w >> 8) & ((1 << GUIDE_BITS) - 1));
+            let accept_bits = (w >> 20) & 0xff;
+            let negative = (w >> 28) & 1 == 1;
+            let g = if self.g_bits <= 35 {
+                w >> (64 - self.g_bits)
+            } else {
+                ((w >> 29) << (self.g_bits - 35)) | rng.wide_bits(self.g_bits - 35)
+            };
+            let k = v.saturating_mul(256).saturating_add(i); // floor(256·E)
+            let y = self.floor_scaled(rng, k, g, accept_bits);
+            if negative && y == 0 {
+                continue;
+            }
+            return (negative, y);
+        }
+    }
+
+    /// The acceptance test of G (g_bits bits known: `g`) when its first
+    /// uniform fell below 1/256: [`Laplace::accept_rest`], continued with the
+    /// same draws to more bits where 64 did not decide.
+    #[cold]
+    #[inline(never)]
+    fn accept_after_small_uniform(&self, rng: &mut StreamRng, g: u64) -> Accept {
+        match self.accept_rest(rng, g) {
+            AcceptStep::Decided(true) => Accept::Fast,
+            AcceptStep::Decided(false) => Accept::Reject,
+            AcceptStep::Undecided { k: step, u } => {
+                let mut lazy = LazyReal::new(g, u64::from(self.g_bits));
+                let m = if step == 1 { 1 } else { 256 * step };
+                let a = lazy_scaled_below(rng, m, LazyReal::new(u, 64), &mut lazy);
+                let accept = if a {
+                    bernoulli_exp_lazy(rng, &mut lazy, 256, step + 1, false)
+                } else {
+                    step % 2 == 1
+                };
+                if accept {
+                    Accept::Lazy(lazy)
+                } else {
+                    Accept::Reject
+                }
+            }
+        }
+    }
+
+    /// CKS Alg. 1 for γ = G/256 after a first uniform below 1/256, with
+    /// 64-bit uniforms: A_k = [m·U_k < G] (m = 1 for k = 1, the known-small
+    /// uniform rescaled, else 256·k) until some A_k = 0; accept iff k is odd.
+    /// Where U_k's 64 bits and G's g_bits do not decide A_k, it says so, and
+    /// the caller goes on with the same draws to more bits.
+    #[inline(always)]
+    fn accept_rest(&self, rng: &mut StreamRng, g: u64) -> AcceptStep {
+        let b = self.g_bits;
+        // G in [g, g + 1) / 2^b; in units of 2^-(64 + b): [g·2^64, (g + 1)·2^64).
+        let g_lo = u128::from(g) << 64;
+        let g_hi = u128::from(g + 1) << 64;
+        let mut k: u64 = 1;
+        loop {
+            let m = if k == 1 { 1 } else { 256 * k };
+            let u = rng.next_u64();
+            if k > 64 {
+                return AcceptStep::Undecided { k, u };
+            }
+            // m·U_k in [m·u, m·(u + 1)) / 2^64; m <= 2^14 and b <= 48: no overflow.
+            let u_lo = (u128::from(u) * u128::from(m)) << b;
+            let u_hi = ((u128::from(u) + 1) * u128::from(m)) << b;
+            if u_hi <= g_lo {
+                k += 1; // A_k = 1
+            } else if u_lo >= g_hi {
+                return AcceptStep::Decided(k % 2 == 1); // A_k = 0
+            } else {
+                return AcceptStep::Undecided { k, u };
+            }
+        }
+    }
+
+    /// Y = floor(num·(k + G) / (256·den)) for G uniform on [0, 1) accepted
+    /// with probability e^(-G/256): the first candidate's g_bits bits are `g`,
+    /// the first 8 bits of its acceptance uniform are `accept_bits`.
+    #[inline(always)]
+    fn floor_scaled(&self, rng: &mut StreamRng, k: u64, mut g: u64, mut accept_bits: u64) -> u128 {
+        while accept_bits == 0 {
+            // The acceptance uniform is below 1/256: run CKS Alg. 1 exactly.
+            match self.accept_after_small_uniform(rng, g) {
+                Accept::Fast => break,
+                Accept::Lazy(mut lazy) => {
+                    return floor_scaled_slow(rng, self.num, self.den, k, &mut lazy)
+                }
+                Accept::Reject => {}
+            }
+            g = rng.wide_bits(self.g_bits);
+            accept_bits = rng.bits(8);
+        }
+        // Else the uniform is >= 1/256 > γ: the first trial fails, k = 1 is odd: accept.
+        // k < 2^14 and g < 2^48, so num·(k·2^g_bits + g) < 2^126.
+        if k < 1 << 14 {
+            let num = u128::from(self.num);
+            let lo = num * ((u128::from(k) << self.g_bits) | u128::from(g));
+            // num·(k + G)·2^g_bits lies in [lo, lo + num); the floor is fixed
+            // when lo and lo + num - 1 have the same quotient.
+            match self.shift {
+                Some(s) => {
+                    let mask = (1u128 << s) - 1;
+                    if (lo & mask) + (num - 1) <= mask {
+                        return lo >> s;
+                    }
+                }
+                None => {
+                    let d = u128::from(self.den) << (8 + self.g_bits);
+                    let (q, r) = (lo / d, lo % d);
+                    if r + (num - 1) < d {
+                        return q;
+                    }
+                }
+            }
+        }
+        let mut lazy = LazyReal::new(g, u64::from(self.g_bits));
+        floor_scaled_slow(rng, self.num, self.den, k, &mut lazy)
+    }
+}
+
+/// The outcome of G's acceptance test: G's bits as drawn (`Fast`), or more of them.
+enum Accept {
+    Fast,
+    Lazy(LazyReal),
+    Reject,
+}
+
+/// Where the 64-bit acceptance test of G stopped.
+enum AcceptStep {
+    Decided(bool),
+    /// A_k was not decided by U_k's first 64 bits, `u`.
+    Undecided {
+        k: u64,
+        u: u64,
+    },
+}
+
+// Slow paths: exact, big-integer, taken rarely (or always, in the tests).
+
+/// A uniform real number in [0, 1) of which the first `bits` bits, `n`, are
+/// known: it lies in [n, n + 1) / 2^bits. More bits are drawn on demand.
+struct LazyReal {
+    n: BigUint,
+    bits: u64,
+}
+
+impl LazyReal {
+    fn new(prefix: u64, bits: u64) -> LazyReal {
+        LazyReal {
+            n: BigUint::from(prefix),
+            bits,
+        }
+    }
+
+    fn extend<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        self.n = (&self.n << 64u32) | BigUint::from(rng.next_u64());
+        self.bits += 64;
+    }
+}
+
+/// Integers lo <= 2^w · e^(a/b) <= hi (`b >= 1`): the series with every term
+/// rounded down (lo) and up (hi), and the tail bounded by twice its first term
+/// once the ratio of terms is at most 1/2.
+fn exp_bounds(a: u64, b: u64, w: u64) -> (BigUint, BigUint) {
+    let (a, b) = (BigUint::from(a), BigUint::from(b.max(1)));
+    let one = BigUint::from(1u8);
+    let mut lo_term = &one << w;
+    let mut hi_term = lo_term.clone();
+    let (mut lo, mut hi) = (BigUint::ZERO, BigUint::ZERO);
+    let mut k: u64 = 0;
+    loop {
+        lo += &lo_term;
+        hi += &hi_term;
+        k += 1;
+        let d = &b * k;
+        lo_term = &lo_term * &a / &d;
+        hi_term = (&hi_term * &a + &d - &one) / &d;
+        // Terms from k on: each at most half the previous once b·(k+1) >= 2a.
+        if &b * (k + 1) >= &a * 2u8 && hi_term <= one {
+            hi += &hi_term * 2u8;
+            return (lo, hi);
+        }
+    }
+}
+
+/// Integers lo <= 2^q · e^(-a/b) <= hi, within a few units.
+fn exp_neg_bounds(a: u64, b: u64, q: u64) -> (BigUint, BigUint) {
+    let w = q + 32;
+    let (lo, hi) = exp_bounds(a, b, w);
+    let num = BigUint::from(1u8) << (q + w);
+    let lo_neg = &num / &hi;
+    let hi_neg = (&num + &lo - 1u8) / &lo;
+    (lo_neg, hi_neg)
+}
+
+/// Integers lo <= 2^q · c_i <= hi, c_i = (1 - e^(-i/256)) / (1 - e^-1).
+fn trunc_geometric_cdf_bounds(i: u64, q: u64) -> (BigUint, BigUint) {
+    let p = q + 32;
+    let full = BigUint::from(1u8) << p;
+    let (l1, h1) = exp_neg_bounds(i, 256, p);
+    let (l2, h2) = exp_neg_bounds(1, 1, p);
+    let lo = ((&full - &h1.min(full.clone())) << q) / (&full - &l2);
+    let hi_num = (&full - &l1) << q;
+    let hi_den = &full - &h2;
+    let hi = (&hi_num + &hi_den - 1u8) / &hi_den;
+    (lo, hi)
+}
+
+/// Is R < c? `bounds(q)` gives integers lo <= c·2^q <= hi. Draws bits of R
+/// until R's interval lies on one side of the bounds.
+fn lazy_below<R: Rng + ?Sized>(
+    rng: &mut R,
+    r: &mut LazyReal,
+    bounds: impl Fn(u64) -> (BigUint, BigUint),
+) -> bool {
+    loop {
+        let (lo, hi) = bounds(r.bits + 8);
+        let n = &r.n << 8u32;
+        if &n + (BigUint::from(1u8) << 8u32) <= lo {
+            return true;
+        }
+        if n >= hi {
+            return false;
+        }
+        r.extend(rng);
+    }
+}
+
+/// Is m·U < G for a uniform U (of which `u` is known)? Bits of U (and of G)
+/// are drawn until the intervals separate.
+fn lazy_scaled_below<R: Rng + ?Sized>(
+    rng: &mut R,
+    m: u64,
+    mut u: LazyReal,
+    g: &mut LazyReal,
+) -> bool {
+    let m = BigUint::from(m);
+    loop {
+        // Common denominator 2^(u.bits + g.bits).
+        let u_lo = (&m * &u.n) << g.bits;
+        let u_hi = (&m * (&u.n + 1u8)) << g.bits;
+        let g_lo = &g.n << u.bits;
+        let g_hi = (&g.n + 1u8) << u.bits;
+        if u_hi <= g_lo {
+            return true;
+        }
+        if u_lo >= g_hi {
+            return false;
+        }
+        if u.bits <= g.bits {
+            u.extend(rng);
+        } else {
+            g.extend(rng);
+        }
+    }
+}
+
+/// Bernoulli(exp(-G/s)) for a lazily known G in [0, 1) and an integer s >= 1
+/// (CKS Alg. 1, γ = G/s <= 1): draw A_k ~ Bernoulli(γ/k) = [s·k·U_k < G] for
+/// k = k0, k0 + 1, … until A_k = 0; true iff that k is odd (k0 = 1 for the
+/// whole test; a larger k0 goes on after A_1..A_(k0-1) = 1). With
+/// `first_below` (and k0 = 1), the first trial's uniform is known to lie below
+/// 1/s, so s·U_1 is a fresh uniform U and A_1 = [U < G].
+fn bernoulli_exp_lazy<R: Rng + ?Sized>(
+    rng: &mut R,
+    g: &mut LazyReal,
+    s: u64,
+    k0: u64,
+    first_below: bool,
+) -> bool {
+    let mut k: u64 = k0.max(1);
+    loop {
+        let m = if k == 1 && first_below {
+            1
+        } else {
+            s.saturating_mul(k)
+        };
+        if !lazy_scaled_below(rng, m, LazyReal::new(0, 0), g) {
+            return k % 2 == 1;
+        }
+        k = k.saturating_add(1);
+    }
+}
+
+/// V = #{v >= 1 : R < e^-v} for a lazily known R.
+#[cold]
+#[inline(never)]
+fn geometric_exp_one_slow<R: Rng + ?Sized>(rng: &mut R, mut r: LazyReal) -> u64 {
+    let mut v: u64 = 1;
+    while lazy_below(rng, &mut r, |q| exp_neg_bounds(v, 1, q)) {
+        v += 1;
+    }
+    v - 1
+}
+
+/// I = #{i in 1..=255 : R >= c_i} for a lazily known R, by bisection.
+#[cold]
+#[inline(never)]
+fn trunc_geometric_256_slow<R: Rng + ?Sized>(rng: &mut R, mut r: LazyReal) -> u64 {
+    // Invariant: c_lo <= R < c_hi (c_0 = 0, c_256 = 1).
+    let (mut lo, mut hi) = (0u64, 256u64);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if lazy_below(rng, &mut r, |q| trunc_geometric_cdf_bounds(mid, q)) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    lo
+}
+
+/// floor(num·(k + G) / (256·den)), drawing bits of G until the floor is fixed.
+#[cold]
+#[inline(never)]
+fn floor_scaled_slow<R: Rng + ?Sized>(
+    rng: &mut R,
+    num: u64,
+    den: u64,
+    k: u64,
+    g: &mut LazyReal,
+) -> u128 {
+    let num_big = BigUint::from(num);
+    loop {
+        let lo = &num_big * ((BigUint::from(k) << g.bits) + &g.n);
+        let hi = &lo + &num_big - 1u8;
+        let d = BigUint::from(den) << (8 + g.bits);
+        let (y_lo, y_hi) = (&lo / &d, &hi / &d);
+        if y_lo == y_hi {
+            return u128::try_from(&y_lo).unwrap_or(u128::MAX);
+        }
+        g.extend(rng);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1151,7 +1900,7 @@ mod tests {
         // keystream with key `key` and nonce `image`.
         let key: Key = core::array::from_fn(|i| i as u8);
         for (image, row) in [(0u64, 0u64), (9, 0), (2, 3), (1, 17)] {
-            let mut prf = StreamRng::from_seed(key);
+            let mut prf = Prf::from_seed(key);
             prf.set_stream(image);
             let mut stream = vec![0u8; 64 * (row as usize + 1)];
             prf.fill_bytes(&mut stream);
@@ -1159,6 +1908,48 @@ mod tests {
             let want: Key = stream[start..start + 32].try_into().unwrap();
             assert_eq!(row_stream(&key, image, row).get_seed(), want);
         }
+    }
+
+    #[test]
+    fn row_keys_are_the_row_stream_keys() {
+        let key: Key = core::array::from_fn(|i| (7 * i) as u8);
+        let mut keys = Vec::new();
+        for image in [0u64, 1, 5, u64::MAX] {
+            row_keys(&key, image, 9, &mut keys);
+            assert_eq!(keys.len(), 9);
+            for (row, k) in keys.iter().enumerate() {
+                assert_eq!(*k, row_stream(&key, image, row as u64).get_seed());
+            }
+        }
+    }
+
+    #[test]
+    fn reservoir_bits_are_uniform_and_fresh() {
+        let mut rng = seeded(70);
+        // Every width, bit by bit: each bit position is a fair coin.
+        for k in [1u32, 7, 8, 12, 23, 32] {
+            let n = 20_000;
+            let mut ones = vec![0u32; k as usize];
+            for _ in 0..n {
+                let v = rng.bits(k);
+                assert!(v < 1 << k);
+                for (b, o) in ones.iter_mut().enumerate() {
+                    *o += ((v >> b) & 1) as u32;
+                }
+            }
+            for o in ones {
+                let (_, _, p) = Model::bernoulli(0.5).g_test((0..n).map(|i| i64::from(i < o)));
+                assert!(p > ALPHA, "width {k}: {o} ones of {n}");
+            }
+        }
+        // The reservoir holds the low bits of a fresh word, in order.
+        let mut a = seeded(71);
+        let mut b = seeded(71);
+        let w = b.next_u64();
+        assert_eq!(a.bits(12), w & 0xfff);
+        assert_eq!(a.bits(20), (w >> 12) & 0xf_ffff);
+        assert_eq!(a.bits(32), w >> 32);
+        assert_eq!(a.bits(5), b.next_u64() & 0x1f);
     }
 
     #[test]
@@ -1249,6 +2040,351 @@ mod tests {
             laplace_without_negative_zero_rejection(&mut rng, scale)
         });
         assert!(p < ALPHA, "not caught: G = {g:.1}, df = {df}, p = {p:e}");
+    }
+
+    #[test]
+    fn discrete_laplace_fits_scale_24480() {
+        laplace_fits(Ratio { num: 24480, den: 1 }, 47);
+    }
+
+    #[test]
+    fn discrete_laplace_fits_a_calibrated_scale_near_2_to_the_48() {
+        // laplace_scale(0.3, 4080): the numerator fills 48 bits.
+        laplace_fits(
+            Ratio {
+                num: 233_646_220_902_401,
+                den: 1 << 34,
+            },
+            48,
+        );
+    }
+
+    #[test]
+    fn discrete_laplace_fits_a_huge_scale() {
+        // G needs more bits than the fast path draws: the exact floor path.
+        let scale = Ratio {
+            num: 1 << 52,
+            den: 3,
+        };
+        // Scale 2^52/3: too large for a binned pmf; check the mean of |Z|
+        // (t·(1 + O(1/t))) and the sign.
+        let mut rng = seeded(49);
+        let n = 1500;
+        let mut pos = 0u32;
+        let mut sum_abs = 0f64;
+        for _ in 0..n {
+            let z = discrete_laplace(&mut rng, scale);
+            pos += u32::from(z > 0);
+            sum_abs += (z as f64).abs();
+        }
+        let t = (1u64 << 52) as f64 / 3.0;
+        let mean = sum_abs / f64::from(n);
+        assert!((mean / t - 1.0).abs() < 0.1, "mean |Z| / t = {}", mean / t);
+        assert!((f64::from(pos) / f64::from(n) - 0.5).abs() < 0.05);
+    }
+
+    /// The law of a sampler of 0..: its fit to `model`, and (power) its misfit to `wrong`.
+    fn fits_and_not(what: &str, samples: &[i64], model: &Model, wrong: &Model) {
+        let (g, df, p) = model.g_test(samples.iter().copied());
+        assert!(
+            p > ALPHA,
+            "{what}: rejected: G = {g:.1}, df = {df}, p = {p:.3e}"
+        );
+        let (g, df, p) = wrong.g_test(samples.iter().copied());
+        assert!(
+            p < ALPHA,
+            "{what}: no power: G = {g:.1}, df = {df}, p = {p:.3e}"
+        );
+    }
+
+    fn geometric_model(ratio: f64) -> Model {
+        Model::from_weights(0, 60, |v| ratio.powi(v as i32), 8)
+    }
+
+    #[test]
+    fn geometric_exp_one_fits_fast_and_slow() {
+        let e = (-1f64).exp();
+        let wrong = geometric_model((-1.1f64).exp());
+        let mut rng = seeded(61);
+        let fast: Vec<i64> = (0..N_LAPLACE)
+            .map(|_| {
+                let b = rng.bits(8);
+                geometric_exp_one(&mut rng, b) as i64
+            })
+            .collect();
+        fits_and_not("geometric_exp_one", &fast, &geometric_model(e), &wrong);
+        // Every comparison through the big-integer path, from no known bits.
+        let slow: Vec<i64> = (0..4000)
+            .map(|_| geometric_exp_one_slow(&mut rng, LazyReal::new(0, 0)) as i64)
+            .collect();
+        let wrong = geometric_model((-1.3f64).exp());
+        fits_and_not("geometric_exp_one_slow", &slow, &geometric_model(e), &wrong);
+    }
+
+    fn trunc_geometric_model(gamma: f64) -> Model {
+        Model::from_weights(0, 255, |i| (-(i as f64) * gamma / 256.0).exp(), 16)
+    }
+
+    #[test]
+    fn trunc_geometric_256_fits_fast_and_slow() {
+        // Power: the same test rejects the law with e^(-1.5·i/256).
+        let wrong = trunc_geometric_model(1.5);
+        let mut rng = seeded(62);
+        let fast: Vec<i64> = (0..N_LAPLACE)
+            .map(|_| {
+                let s = rng.bits(GUIDE_BITS);
+                trunc_geometric_256(&mut rng, s) as i64
+            })
+            .collect();
+        fits_and_not(
+            "trunc_geometric_256",
+            &fast,
+            &trunc_geometric_model(1.0),
+            &wrong,
+        );
+        let slow: Vec<i64> = (0..2000)
+            .map(|_| trunc_geometric_256_slow(&mut rng, LazyReal::new(0, 0)) as i64)
+            .collect();
+        let wrong = trunc_geometric_model(2.0);
+        fits_and_not(
+            "trunc_geometric_256_slow",
+            &slow,
+            &trunc_geometric_model(1.0),
+            &wrong,
+        );
+    }
+
+    #[test]
+    fn fast_decisions_agree_with_the_exact_ones() {
+        // Prefixes at and around every table entry, and random ones: where
+        // the 64 bits decide, the slow path (from the same 64 bits) agrees.
+        let mut rng = seeded(63);
+        let mut prefixes: Vec<u64> = (0..200).map(|_| rng.next_u64()).collect();
+        for &c in EXP_NEG_WHOLE.iter().chain(TRUNC_GEOM_CDF.iter()) {
+            prefixes.extend([c.wrapping_sub(1), c.wrapping_add(1)]);
+        }
+        for x in prefixes {
+            let v_fast = EXP_NEG_WHOLE.iter().take_while(|&&l| x < l).count() as u64;
+            if v_fast < 44 && x != EXP_NEG_WHOLE[v_fast as usize] {
+                assert_eq!(
+                    geometric_exp_one_slow(&mut rng, LazyReal::new(x, 64)),
+                    v_fast
+                );
+            }
+            let i_fast = TRUNC_GEOM_CDF.iter().filter(|&&c| c < x).count() as u64;
+            if !TRUNC_GEOM_CDF.contains(&x) {
+                assert_eq!(
+                    trunc_geometric_256_slow(&mut rng, LazyReal::new(x, 64)),
+                    i_fast
+                );
+            }
+        }
+        // At a tie the exact answer is one of the two neighbours.
+        for (j, &l) in EXP_NEG_WHOLE.iter().enumerate() {
+            let v = geometric_exp_one_slow(&mut rng, LazyReal::new(l, 64));
+            assert!(v == j as u64 || v == j as u64 + 1, "v = {v}, j = {j}");
+        }
+        for (i, &c) in TRUNC_GEOM_CDF.iter().enumerate() {
+            let got = trunc_geometric_256_slow(&mut rng, LazyReal::new(c, 64));
+            assert!(got == i as u64 || got == i as u64 + 1);
+        }
+    }
+
+    #[test]
+    fn floor_scaled_fast_agrees_with_exact() {
+        let mut rng = seeded(64);
+        for scale in [
+            Ratio { num: 1, den: 2 },
+            Ratio { num: 3, den: 2 },
+            Ratio { num: 8160, den: 1 },
+            Ratio { num: 8160, den: 7 },
+            Ratio {
+                num: 233_646_220_902_401,
+                den: 1 << 34,
+            },
+            Ratio {
+                num: u64::MAX,
+                den: 1,
+            },
+        ] {
+            let lap = Laplace::new(scale);
+            for _ in 0..3000 {
+                let k = rng.next_u64() % (1 << 14);
+                let g = rng.next_u64() >> (64 - lap.g_bits);
+                let lo = u128::from(scale.num) * ((u128::from(k) << lap.g_bits) | u128::from(g));
+                let d = u128::from(scale.den) << (8 + lap.g_bits);
+                let exact = floor_scaled_slow(
+                    &mut rng,
+                    scale.num,
+                    scale.den,
+                    k,
+                    &mut LazyReal::new(g, u64::from(lap.g_bits)),
+                );
+                // When lo and lo + num - 1 share their quotient, that is the answer.
+                if lo / d == (lo + u128::from(scale.num) - 1) / d {
+                    assert_eq!(exact, lo / d, "{scale:?} k = {k} g = {g}");
+                } else {
+                    assert!(exact >= lo / d && exact <= (lo + u128::from(scale.num) - 1) / d);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bernoulli_exp_lazy_fits() {
+        let mut rng = seeded(65);
+        let n = N_LAPLACE;
+        // s = 1, G uniform: P(true) = ∫ e^-g dg = 1 - e^-1; the accepted G has
+        // density ∝ e^-g (checked on its first 3 bits).
+        let mut accepted = Vec::new();
+        let mut trues = 0usize;
+        for _ in 0..n {
+            let mut g = LazyReal::new(0, 0);
+            if bernoulli_exp_lazy(&mut rng, &mut g, 1, 1, false) {
+                trues += 1;
+                while g.bits < 3 {
+                    g.extend(&mut rng);
+                }
+                accepted.push(u64::try_from(&(&g.n >> (g.bits - 3))).unwrap() as i64);
+            }
+        }
+        let p = 1.0 - (-1f64).exp();
+        let (_, _, pv) = Model::bernoulli(p).g_test((0..n).map(|i| i64::from(i < trues)));
+        assert!(pv > ALPHA, "P(true) = {}", trues as f64 / n as f64);
+        let (_, _, pv) =
+            Model::bernoulli(1.0 - (-1.1f64).exp()).g_test((0..n).map(|i| i64::from(i < trues)));
+        assert!(pv < ALPHA, "no power");
+        let bins = |rate: f64| Model {
+            starts: (0..8).map(|b| if b == 0 { i64::MIN } else { b }).collect(),
+            probs: (0..8)
+                .map(|b| (-(b as f64) * rate / 8.0).exp() - (-((b + 1) as f64) * rate / 8.0).exp())
+                .collect(),
+        };
+        fits_and_not("accepted G", &accepted, &bins(1.0), &bins(1.5));
+        // s = 4 with the first uniform known to lie below 1/4 (the shortcut the
+        // fast path takes with s = 256): overall P(accept) = 3/4 + p/4 must be
+        // E[e^(-G/4)] = 4(1 - e^(-1/4)), so p = 16(1 - e^(-1/4)) - 3.
+        let p = 16.0 * (1.0 - (-0.25f64).exp()) - 3.0;
+        let trues = (0..n)
+            .filter(|_| bernoulli_exp_lazy(&mut rng, &mut LazyReal::new(0, 0), 4, 1, true))
+            .count();
+        let (_, _, pv) = Model::bernoulli(p).g_test((0..n).map(|i| i64::from(i < trues)));
+        assert!(
+            pv > ALPHA,
+            "conditional P(true) = {}, want {p}",
+            trues as f64 / n as f64
+        );
+    }
+
+    #[test]
+    fn acceptance_after_a_small_uniform_fits() {
+        // With 8 bits of G, A_1 is undecided by 64 bits of U_1 in 1 of 256
+        // tests, so the exact continuation is exercised too. Given a first
+        // uniform below 1/s, the acceptance probability is
+        // s²(1 - e^(-1/s)) - (s - 1) (see bernoulli_exp_lazy_fits).
+        let lap = Laplace::new(Ratio {
+            num: 1,
+            den: 1 << 20,
+        });
+        assert_eq!(lap.g_bits, 8);
+        let mut rng = seeded(66);
+        let n = 200_000;
+        let mut accepted = 0usize;
+        let mut lazy = 0usize;
+        for _ in 0..n {
+            let g = rng.bits(8);
+            match lap.accept_after_small_uniform(&mut rng, g) {
+                Accept::Fast => accepted += 1,
+                Accept::Lazy(_) => {
+                    accepted += 1;
+                    lazy += 1;
+                }
+                Accept::Reject => {}
+            }
+        }
+        let s = 256f64;
+        let p = s * s * (1.0 - (-1.0 / s).exp()) - (s - 1.0);
+        let (_, _, pv) = Model::bernoulli(p).g_test((0..n).map(|i| i64::from(i < accepted)));
+        assert!(
+            pv > ALPHA,
+            "P(accept) = {}, want {p}",
+            accepted as f64 / n as f64
+        );
+        assert!(lazy > 100, "the continuation ran {lazy} times");
+    }
+
+    #[test]
+    fn tables_are_the_exact_floors() {
+        fn floor_2_64(bounds: impl Fn(u64) -> (BigUint, BigUint)) -> u64 {
+            let mut q = 64;
+            loop {
+                let (lo, hi) = bounds(q);
+                assert!(lo <= hi);
+                let (a, b) = (&lo >> (q - 64), &hi >> (q - 64));
+                if a == b {
+                    return u64::try_from(&a).expect("below 2^64");
+                }
+                q += 64;
+            }
+        }
+        for v in 1..=44u64 {
+            let want = floor_2_64(|q| exp_neg_bounds(v, 1, q));
+            assert_eq!(EXP_NEG_WHOLE[v as usize - 1], want, "e^-{v}");
+        }
+        assert_eq!(floor_2_64(|q| exp_neg_bounds(45, 1, q)), 0);
+        for i in 1..=255u64 {
+            let want = floor_2_64(|q| trunc_geometric_cdf_bounds(i, q));
+            assert_eq!(TRUNC_GEOM_CDF[i as usize - 1], want, "c_{i}");
+        }
+        // Strictly decreasing / increasing, and the CDF values more than one
+        // guide slot apart (a slot holds at most one).
+        assert!(EXP_NEG_WHOLE.windows(2).all(|w| w[0] > w[1]));
+        assert!(TRUNC_GEOM_CDF
+            .windows(2)
+            .all(|w| w[1] - w[0] > 1 << (64 - GUIDE_BITS)));
+        assert!(TRUNC_GEOM_CDF[0] > 1 << (64 - GUIDE_BITS));
+        assert!(TRUNC_GEOM_CDF[254] < u64::MAX - (1 << (64 - GUIDE_BITS)));
+        assert_eq!(EXP_NEG_WHOLE[5] >> 56, 0);
+        // The bounds are tight: a few units apart.
+        for (a, b) in [(0u64, 1u64), (1, 1), (1, 256), (255, 256), (44, 1), (7, 3)] {
+            for q in [8u64, 64, 200] {
+                let (lo, hi) = exp_neg_bounds(a, b, q);
+                assert!(
+                    lo <= hi && &hi - &lo <= BigUint::from(4u8),
+                    "{a}/{b} at {q}"
+                );
+            }
+        }
+        let (lo, hi) = exp_neg_bounds(0, 1, 10);
+        assert!(lo <= BigUint::from(1024u32) && BigUint::from(1024u32) <= hi);
+    }
+
+    #[test]
+    fn geometric_byte_table_matches_the_64_bit_table() {
+        for b in 0..256u64 {
+            let undecided = EXP_NEG_WHOLE.iter().any(|&l| l >> 56 == b) || b == 0;
+            let e = GEOMETRIC_OF_BYTE[b as usize];
+            assert_eq!(e == UNDECIDED, undecided, "byte {b}");
+            if !undecided {
+                let v = EXP_NEG_WHOLE
+                    .iter()
+                    .filter(|&&l| u128::from(b + 1) << 56 <= u128::from(l))
+                    .count();
+                assert_eq!(usize::from(e), v, "byte {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn guide_matches_the_cdf() {
+        for s in 0..(1u64 << GUIDE_BITS) {
+            let e = TRUNC_GEOM_GUIDE[s as usize];
+            let shift = 64 - GUIDE_BITS;
+            let below = TRUNC_GEOM_CDF.iter().filter(|&&c| c < s << shift).count();
+            assert_eq!(usize::from(e & 0xff), below, "slot {s}");
+            let inside = TRUNC_GEOM_CDF.iter().any(|&c| c >> shift == s);
+            assert_eq!(e & 0x100 != 0, inside, "slot {s}");
+        }
     }
 
     // -----------------------------------------------------------------------
@@ -1453,6 +2589,10 @@ mod tests {
             time(&format!("laplace {}/{}", scale.num, scale.den), &mut |r| {
                 discrete_laplace(r, black_box(scale))
             });
+            time(
+                &format!("laplace CKS {}/{}", scale.num, scale.den),
+                &mut |r| discrete_laplace_cks(r, black_box(scale)),
+            );
         }
         for sigma2 in [
             Ratio { num: 9, den: 1 },
