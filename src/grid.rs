@@ -623,6 +623,9 @@ fn check_noise_shape(noise: &Noise, n: usize, geo: &Geometry, c: usize) -> Resul
     Ok(())
 }
 
+/// Inputs below this many bytes are processed on the calling thread.
+const PARALLEL_MIN_BYTES: usize = 1 << 18;
+
 /// Pixelize a batch `(N, H, W, C)` of any strides; image `k` of the batch draws
 /// its noise from the streams of image index `image_offset + k`.
 pub fn pixelate(
@@ -683,31 +686,41 @@ pub fn pixelate(
         scratch.values = values;
     };
     // Many images: one task per image, its cell rows in order. Few images:
-    // one task per cell row. The noise of a cell row comes from its own
-    // stream either way, so the bytes are the same.
-    let rows_in_parallel = n < 2 * rayon::current_num_threads();
-    spare.par_chunks_mut(image_len).enumerate().for_each_init(
-        Scratch::default,
-        |scratch, (k, image_out)| {
-            let img: ArrayView3<u8> = images.index_axis(Axis(0), k);
-            let mut keys = std::mem::take(&mut scratch.keys);
-            match noise.key() {
-                Some(key) => noise::row_keys(key, image_offset + k as u64, geo.rows(), &mut keys),
-                None => keys.clear(),
+    // one task per cell row. Small work stays on the calling thread: waking
+    // an idle pool costs more than it saves. The noise of a cell row comes
+    // from its own stream either way, so the bytes are the same.
+    let parallel = images.len() >= PARALLEL_MIN_BYTES;
+    let rows_in_parallel = parallel && n < 2 * rayon::current_num_threads();
+    let per_image = |scratch: &mut Scratch, (k, image_out): (usize, &mut [MaybeUninit<u8>])| {
+        let img: ArrayView3<u8> = images.index_axis(Axis(0), k);
+        let mut keys = std::mem::take(&mut scratch.keys);
+        match noise.key() {
+            Some(key) => noise::row_keys(key, image_offset + k as u64, geo.rows(), &mut keys),
+            None => keys.clear(),
+        }
+        if rows_in_parallel {
+            image_out
+                .par_chunks_mut(task_len)
+                .enumerate()
+                .for_each_init(Scratch::default, |s, task| cell_row(img, k, &keys, s, task));
+        } else {
+            for task in image_out.chunks_mut(task_len).enumerate() {
+                cell_row(img, k, &keys, scratch, task);
             }
-            if rows_in_parallel {
-                image_out
-                    .par_chunks_mut(task_len)
-                    .enumerate()
-                    .for_each_init(Scratch::default, |s, task| cell_row(img, k, &keys, s, task));
-            } else {
-                for task in image_out.chunks_mut(task_len).enumerate() {
-                    cell_row(img, k, &keys, scratch, task);
-                }
-            }
-            scratch.keys = keys;
-        },
-    );
+        }
+        scratch.keys = keys;
+    };
+    if parallel {
+        spare
+            .par_chunks_mut(image_len)
+            .enumerate()
+            .for_each_init(Scratch::default, per_image);
+    } else {
+        let mut scratch = Scratch::default();
+        for task in spare.chunks_mut(image_len).enumerate() {
+            per_image(&mut scratch, task);
+        }
+    }
     // SAFETY: the chunks above cover all `len` bytes and every task wrote all
     // of its rows (write_cell_row fills each row of its chunk).
     unsafe { buf.set_len(len) };
