@@ -782,4 +782,37 @@ def test_plan_numbers_files_in_sorted_output_order(tree):
     plan = pipeline.make_plan([tree / "lone.png", tree / "in"], tree / "out")
     assert [job.rel for job in plan.jobs] == ["0.png", "a.png", "lone.png", "sub/b.png"]
     assert [job.number for job in plan.jobs] == [0, 1, 2, 3]
+    # the noise index is a hash of the output path alone
+    assert [job.stream for job in plan.jobs] == [pipeline.noise_index(j.rel) for j in plan.jobs]
     assert not (tree / "out").exists()  # planning writes nothing
+
+
+def test_noise_index_is_a_hash_of_the_output_path():
+    import hashlib
+
+    digest = hashlib.sha256(b"sub/b.png").digest()
+    assert pipeline.noise_index("sub/b.png") == int.from_bytes(digest[:8], "big") & (2**63 - 1)
+    assert pipeline.noise_index("ünï/照片.png") != pipeline.noise_index("unï/照片.png")
+    undecodable = os.fsdecode(b"caf\xe9.png")  # a Latin-1 name on a UTF-8 system
+    digest = hashlib.sha256(b"caf\xe9.png").digest()
+    assert pipeline.noise_index(undecodable) == int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+def test_two_outputs_with_one_noise_index_are_refused(tree, monkeypatch):
+    # 63-bit hashes do not collide in practice: force it.
+    monkeypatch.setattr(pipeline, "noise_index", lambda rel: 7)
+    with pytest.raises(pipeline.RefusedError, match="same noise index") as refused:
+        pipeline.make_plan([tree / "in"], tree / "out")
+    assert "a.png" in str(refused.value) and "sub/b.png" in str(refused.value)
+    assert not (tree / "out").exists()
+
+
+def test_seeded_bytes_depend_on_the_output_path_only(tree):
+    save(tree / "in" / "sub" / "c.png", noise_image((12, 12, 3)))
+    args = ("pixelate", *SMALL, "--seed", "8")
+    full = run_cli(*args, "in", "-o", "full", cwd=tree)
+    alone = run_cli(*args, "in/a.png", "-o", "alone", cwd=tree)  # no other files
+    part = run_cli(*args, "in/sub", "-o", "part", cwd=tree)  # sub/c.png becomes c.png
+    assert full.returncode == part.returncode == alone.returncode == 0
+    assert (tree / "full" / "a.png").read_bytes() == (tree / "alone" / "a.png").read_bytes()
+    assert (tree / "full" / "sub" / "c.png").read_bytes() != (tree / "part" / "c.png").read_bytes()

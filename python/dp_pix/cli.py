@@ -227,6 +227,13 @@ interrupted runs:
   parameters. Without --skip-existing or --overwrite a run refuses an OUT
   that already holds any of its output files.
 
+on a Ray cluster (pip install 'dp-pix[ray]'):
+  --ray runs the same command on Ray Data: the same checks, outputs and
+  record, and with --seed the same bytes (each file's noise is keyed by its
+  output path). Every worker must see INPUT and OUT at the same paths.
+  Without ADDRESS Ray picks: $RAY_ADDRESS, a cluster started on this
+  machine, else a new local one.
+
 exit status:
   0 every file written; 1 some file failed (listed on stderr and in the
   record); 2 bad arguments, or refused before any work.
@@ -237,6 +244,7 @@ examples:
   {prog} pixelate faces/ -o grids/ -b 16 -e 0.5 -m 16 --output grid --jobs 4
   {prog} pixelate scans/ -o out/ -b 16 -e 1 -m 360 --mechanism gaussian --delta 1e-6
   {prog} pixelate photos/ -o private/ -b 16 -e 0.5 -m 16 --skip-existing
+  {prog} pixelate /shared/photos -o /shared/private -b 16 -e 0.5 -m 16 --ray head:6379
 """
 
 
@@ -309,11 +317,18 @@ def _add_pixelate(subparsers: Any) -> None:
     p.add_argument(
         "-j", "--jobs", type=positive_int, default=None, metavar="N",
         help="files processed at once (default: the number of CPUs, "
-        f"{pipeline.default_jobs()} here)",
+        f"{pipeline.default_jobs()} here); with --ray, Ray tasks at once (default: "
+        "as many as the cluster runs)",
+    )
+    p.add_argument(
+        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+        help="run on a Ray cluster at ADDRESS (default: Ray's choice, a new local "
+        "instance when none runs); needs pip install 'dp-pix[ray]'",
     )
     p.add_argument(
         "--seed", type=seed_int, default=None, metavar="S",
-        help="make the noise reproducible (the same bytes for any --jobs); a seed is a "
+        help="make the noise reproducible (the same bytes for any --jobs, with or without "
+        "--ray); a seed is a "
         "secret key, never use one for a real release; not stored in the record "
         "(default: fresh randomness from the OS)",
     )
@@ -345,7 +360,16 @@ def _run_pixelate(args: argparse.Namespace) -> int:
         existing="skip" if args.skip_existing else "overwrite" if args.overwrite else "refuse",
     )
     try:
-        report = pipeline.pixelate_paths(args.inputs, args.out, options, stream=sys.stderr)
+        if args.ray is None:
+            report = pipeline.pixelate_paths(args.inputs, args.out, options, stream=sys.stderr)
+        else:
+            try:
+                from dp_pix import ray as dp_ray
+            except ImportError as exc:
+                raise CommandError(f"--ray: {exc}", EXIT_USAGE) from None
+            report = dp_ray.pixelate_paths(
+                args.inputs, args.out, options, address=args.ray or None, stream=sys.stderr
+            )
     except pipeline.RefusedError as exc:
         raise CommandError(f"refused, nothing written: {exc}", EXIT_USAGE) from None
 
@@ -537,6 +561,20 @@ def _add_evaluate(subparsers: Any) -> None:
         "--quick", action="store_true", help="fewer points and splits (minutes, not tens)"
     )
     p.add_argument(
+        "--splits",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="random train/test splits of the attack (default: 10; with --quick: 4)",
+    )
+    p.add_argument(
+        "--attackers",
+        type=_attacker_list,
+        default=None,
+        metavar="A,B",
+        help=f"attackers to run, comma-separated, from: {', '.join(_ATTACKERS)} (default: all)",
+    )
+    p.add_argument(
         "--seed",
         type=seed_int,
         default=None,
@@ -558,6 +596,21 @@ def _add_evaluate(subparsers: Any) -> None:
     p.set_defaults(run=_run_evaluate)
 
 
+# The names of dp_pix.attack.ATTACKERS, without importing it (and scikit-learn) here.
+_ATTACKERS = ("logreg", "linear-svm", "knn", "centroid", "eigenfaces", "fisherfaces")
+
+
+def _attacker_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in _ATTACKERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown attacker(s) {', '.join(unknown) or text!r}; "
+            f"choose from {', '.join(_ATTACKERS)}"
+        )
+    return names
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
     from dp_pix import evaluate
 
@@ -570,6 +623,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             seed=args.seed,
             jobs=args.jobs,
             overwrite=args.overwrite,
+            splits=args.splits,
+            attackers=args.attackers,
         )
     except ImportError as exc:
         raise CommandError(str(exc)) from None

@@ -6,7 +6,9 @@ that would write into, over or beside its inputs, write two inputs to one
 output name, or publish one image twice. ``run`` then privatizes the jobs on
 a thread pool (each worker reads, privatizes and writes one file; Pillow and
 the Rust core release the GIL, so the three stages overlap across cores) and
-keeps a privacy record, ``OUT/dp-pix.json``.
+keeps a privacy record, ``OUT/dp-pix.json``. ``dp_pix.ray`` runs the same
+per-file function (``Privatize``) on a Ray cluster through ``run``'s
+``runner`` argument; planning, refusals and the record stay here.
 
 Decisions, as documented in ``dp-pix pixelate --help``:
 
@@ -24,15 +26,18 @@ Decisions, as documented in ``dp-pix pixelate --help``:
   composited: transparent pixels keep the colour stored under them). The
   EXIF orientation is applied, so outputs are upright. Outputs are written by
   ``dp_pix.io.write_image``: atomically, without any metadata.
-- With a seed, file number i of the plan (sorted by output path) draws the
-  noise of image index i, so the bytes do not depend on ``jobs`` or on the
-  order in which files finish, and a resumed run continues the same streams.
+- With a seed, each file draws the noise of image index ``noise_index(rel)``,
+  a function of its output path under OUT alone: the bytes do not depend on
+  ``jobs``, on the order in which files finish, on the other files of the
+  run or on how a cluster partitions the work, and a resumed run continues
+  the same streams. Two paths with one index (odds about n²/2⁶⁴) are refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import itertools
 import json
 import os
@@ -64,10 +69,12 @@ __all__ = [
     "Job",
     "Options",
     "Plan",
+    "Privatize",
     "RefusedError",
     "Report",
     "default_jobs",
     "make_plan",
+    "noise_index",
     "pixelate_paths",
     "run",
 ]
@@ -162,10 +169,11 @@ class RefusedError(Exception):
 class Job(NamedTuple):
     """One file to privatize."""
 
-    number: int  # position in the plan (sorted by rel); the noise stream's index under a seed
+    number: int  # position in the plan (sorted by rel)
     source: str  # the file to read
     shown: str  # the source as the user named it, printable: for messages and the record
     rel: str  # the output path under OUT, "/"-separated
+    stream: int  # the noise stream's index under a seed: noise_index(rel)
 
 
 class Failure(NamedTuple):
@@ -180,6 +188,16 @@ class Plan:
     jobs: list[Job]
     ignored: list[str] = field(default_factory=list)  # non-image files found in folders
     unlisted: list[Failure] = field(default_factory=list)  # folders that could not be read
+
+
+def noise_index(rel: str) -> int:
+    """The image index whose noise stream the output ``rel`` draws under a seed:
+    the first 8 bytes of SHA-256 of ``rel`` in UTF-8 (undecodable file-name
+    bytes as they are), big-endian, masked to 63 bits. A function of the path
+    alone, so that no partition of the work into threads, tasks or machines
+    changes an image's noise."""
+    digest = hashlib.sha256(rel.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
 def default_jobs() -> int:
@@ -306,12 +324,37 @@ def make_plan(
         )
 
     entries = sorted((group[0] for group in by_rel.values()), key=lambda e: e[0])
-    plan.jobs = [Job(i, source, shown, rel) for i, (rel, source, shown) in enumerate(entries)]
+    plan.jobs = [
+        Job(i, source, shown, rel, noise_index(rel))
+        for i, (rel, source, shown) in enumerate(entries)
+    ]
     plan.ignored.sort()
     if not plan.jobs:
         what = f" ({len(plan.ignored)} other files ignored)" if plan.ignored else ""
         raise RefusedError(f"no image files in the inputs{what}; nothing to do")
+    _check_indices(plan.jobs)
     return plan
+
+
+def _check_indices(jobs: Sequence[Job]) -> None:
+    """Refuse two outputs with one noise index: under a seed they would draw the
+    same noise, and the difference of their outputs would show the difference
+    of the images. (A 63-bit hash: for a million files the odds are 1 in 2·10^7.)"""
+    by_index: dict[int, list[Job]] = defaultdict(list)
+    for job in jobs:
+        by_index[job.stream].append(job)
+    same = [group for group in by_index.values() if len(group) > 1]
+    if same:
+        lines = [
+            f"  {group[0].stream}: " + ", ".join(_printable(j.rel) for j in group)
+            for group in same
+        ]
+        raise RefusedError(
+            "these outputs hash to the same noise index, and with a seed they would "
+            "share their noise:\n"
+            + _listing(lines)
+            + "\nrename one of each group (the index is a hash of the output path)"
+        )
 
 
 def _walk(top: str, top_real: str, plan: Plan) -> Iterator[tuple[str, str, list[str], bool]]:
@@ -393,6 +436,29 @@ class Options:
         )
 
 
+@dataclass(frozen=True)
+class Privatize:
+    """Read, privatize and write one job: ``(job, channels, None)``, or
+    ``(job, None, reason)`` when the file fails. Picklable, so that an engine
+    can ship it to other processes or machines (``dp_pix.ray``); it never
+    raises for a bad file."""
+
+    out: Path
+    pixelizer: Any
+    fmt: str | None  # a Pillow format name, None: from the output suffix
+    overwrite: bool
+    # An output that appears at its path during the run is an earlier attempt
+    # of the same job (an engine that retries lost tasks, e.g. Ray): kept and
+    # counted when its size and channels match, not reported as a clash.
+    own_existing: bool = False
+
+    def __call__(self, job: Job) -> tuple[Job, int | None, str | None]:
+        return _privatize(job, self)
+
+
+Runner = Callable[[Privatize, Sequence[Job], Callable[[Any], None]], None]
+
+
 @dataclass
 class Report:
     """What a run did; the same numbers as the record."""
@@ -424,13 +490,23 @@ def pixelate_paths(
     return run(make_plan(inputs, out, options.format), options, stream=stream)
 
 
-def run(plan: Plan, options: Options, *, stream: IO[str] | None = None) -> Report:
+def run(
+    plan: Plan,
+    options: Options,
+    *,
+    stream: IO[str] | None = None,
+    runner: Runner | None = None,
+) -> Report:
     """Privatize the jobs of ``plan`` into ``plan.out`` and write the record.
 
     ``stream`` (e.g. ``sys.stderr``) gets one line per failed file and, when it
     is a terminal, a progress bar. Raises ``RefusedError`` before writing any
     output when OUT holds outputs that ``options.existing`` does not allow to
     skip or replace, or when another run is writing to OUT.
+
+    ``runner(work, todo, handle)`` calls ``work`` on every job of ``todo``,
+    anywhere, and ``handle`` on each result in this thread; the default is a
+    pool of ``options.jobs`` threads.
     """
     pixelizer = options.pixelizer()
     jobs = options.jobs or default_jobs()
@@ -462,8 +538,7 @@ def run(plan: Plan, options: Options, *, stream: IO[str] | None = None) -> Repor
         fmt = None if options.format == "same" else _FORMAT_NAME[options.format]
         overwrite = options.existing == "overwrite"
 
-        def work(job: Job) -> tuple[Job, int | None, str | None]:
-            return _privatize(job, out, pixelizer, fmt, overwrite)
+        work = Privatize(out, pixelizer, fmt, overwrite)
 
         def handle(result: tuple[Job, int | None, str | None]) -> None:
             job, channels, reason = result
@@ -477,7 +552,10 @@ def run(plan: Plan, options: Options, *, stream: IO[str] | None = None) -> Repor
 
         status = "interrupted"
         try:
-            _run_jobs(work, todo, jobs, handle)
+            if runner is None:
+                _run_jobs(work, todo, jobs, handle)
+            else:
+                runner(work, todo, handle)
             status = "complete"
         finally:
             bar.close()
@@ -493,9 +571,7 @@ def _dest(out: Path, job: Job) -> str:
     return os.path.join(out, *job.rel.split("/"))
 
 
-def _privatize(
-    job: Job, out: Path, pixelizer: Any, fmt: str | None, overwrite: bool
-) -> tuple[Job, int | None, str | None]:
+def _privatize(job: Job, how: Privatize) -> tuple[Job, int | None, str | None]:
     """Read, privatize and write one file: (job, channels, None) or (job, None, reason)."""
     try:
         image = read_image(job.source)
@@ -506,15 +582,20 @@ def _privatize(
     except OSError as exc:  # missing since the plan, no permission, ...
         return job, None, f"cannot read: {exc.strerror or exc}"
     try:
-        private = pixelizer(image, index=job.number)
+        private = how.pixelizer(image, index=job.stream)
     except ValueError as exc:  # e.g. edges='crop' on an image smaller than a cell
         return job, None, str(exc)
     del image
-    dest = _dest(out, job)
+    dest = _dest(how.out, job)
+    channels = 1 if private.ndim == 2 else private.shape[2]
     try:
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        write_image(dest, private, format=fmt, overwrite=overwrite)
+        write_image(dest, private, format=how.fmt, overwrite=how.overwrite)
     except FileExistsError:
+        if how.own_existing and _shape_of(dest) == (*private.shape[:2], channels):
+            # A retried task: the first attempt wrote it whole (atomically) and
+            # was lost before reporting. This attempt's noise is discarded.
+            return job, channels, None
         return (
             job,
             None,
@@ -525,7 +606,16 @@ def _privatize(
         )
     except (OSError, ValueError) as exc:
         return job, None, f"cannot write {_printable(dest)}: {exc}"
-    return job, 1 if private.ndim == 2 else private.shape[2], None
+    return job, channels, None
+
+
+def _shape_of(path: str) -> tuple[int, int, int] | None:
+    """(height, width, channels) of an image file from its header, None if unreadable."""
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width, len(im.getbands())
+    except (OSError, ValueError):
+        return None
 
 
 def _run_jobs(
@@ -717,7 +807,8 @@ def _record(
             "failed": len(report.failures),
             "ignored": len(report.ignored),
         },
-        "failures": [{"path": f.path, "reason": f.reason} for f in report.failures],
+        # sorted: the record does not depend on the order in which files finished
+        "failures": [{"path": f.path, "reason": f.reason} for f in sorted(report.failures)],
         "ignored": report.ignored,
     }
 
