@@ -565,7 +565,8 @@ def _add_evaluate(subparsers: Any) -> None:
         type=positive_int,
         default=None,
         metavar="N",
-        help="random train/test splits of the attack (default: 10; with --quick: 4)",
+        help="random train/test splits of the attack (default: enough for about 1600 test "
+        "predictions, 5 to 20, e.g. 20 on AT&T; with --quick: 4)",
     )
     p.add_argument(
         "--attackers",
