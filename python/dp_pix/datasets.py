@@ -43,7 +43,7 @@ from typing import NamedTuple, Union, overload
 
 import numpy as np
 
-from dp_pix.io import _READ_MODES, ImageReadError, _read
+from dp_pix.io import _READ_MODES, IMAGE_SUFFIXES, ImageReadError, _read
 
 __all__ = [
     "DATA_ENV",
@@ -62,23 +62,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 DATA_ENV = "DP_PIX_DATA"
 """Environment variable naming the folder that holds the data sets."""
 
-IMAGE_EXTENSIONS = frozenset(
-    {
-        ".png",
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".bmp",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".pgm",
-        ".ppm",
-        ".pbm",
-        ".pnm",
-    }
-)
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 """File suffixes treated as images (compared case-insensitively)."""
 
 _ON_ERROR = ("raise", "skip")

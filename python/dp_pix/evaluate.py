@@ -1367,6 +1367,11 @@ def _attack_table(
     return _table(header, rows)
 
 
+def _span_of(summary: list[dict[str, Any]], metric: str) -> tuple[float, float]:
+    values = [r["mean"] for r in summary if r["method"] == "dp-pix" and r["metric"] == metric]
+    return min(values), max(values)
+
+
 def _trends(lookup: dict[tuple, dict[str, Any]], cfg: Config) -> str:
     """One factual sentence on how DP-Pix's MSE moves along each sweep."""
     parts = []
@@ -1447,12 +1452,16 @@ def _report(ctx: _Context, summary: list[dict[str, Any]], figures: list[Path]) -
             f"price of the guarantee. " + _trends(lookup, cfg)
         )
     if wrapped and dp_mse:
+        lo_w, hi_w = _span_of(summary, "mse_uint8_wrapped")
+        lo, hi = _span_of(summary, "mse")
         w(
             f"- **The paper's MSE.** Computed on uint8 arrays, as in the paper's code, the same "
-            f"MSE comes out as {_fmt(wrapped['mean'])}: the difference and its square wrap modulo "
-            f"256, so that figure stays near 105.5 (the mean of x² mod 256) however large the "
-            f"noise. The tables give it only in the column `mse_uint8_wrapped`; every other MSE "
-            f"here is float64."
+            f"MSE comes out as {_fmt(wrapped['mean'])} (from {_fmt(lo_w)} to {_fmt(hi_w)} over "
+            f"all DP-Pix settings here, while the true MSE goes from {_fmt(lo)} to {_fmt(hi)}): "
+            f"the difference and its square wrap modulo 256, so the figure never exceeds 255 "
+            f"and, once the error covers all grey levels evenly, settles near 105.5 (the mean of "
+            f"x² mod 256) however large the noise: the plateau of the paper's curves. The tables "
+            f"give it only in the column `mse_uint8_wrapped`; every other MSE here is float64."
         )
     w("")
 
@@ -1526,8 +1535,8 @@ def _report(ctx: _Context, summary: list[dict[str, Any]], figures: list[Path]) -
             "attackers, see `dp_pix.attack.attack`); all features are scaled by one number so "
             "that the training images have a mean squared norm of 1. Top-1: the first guess is "
             "right; top-5: the right label is among the first five. Intervals: 95 % Student-t "
-            "over the splits (the splits share images, so these are a guide rather than exact); `summary.csv` "
-            "also has Wilson intervals on the pooled test predictions."
+            "over the splits (the splits share images, so these are a guide rather than "
+            "exact); `summary.csv` also has Wilson intervals on the pooled test predictions."
         )
     w("")
 

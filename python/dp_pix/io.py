@@ -20,9 +20,45 @@ from typing import IO, Union
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["ImageReadError", "read_image", "write_image"]
+__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "read_image", "write_image"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+# Files in a folder are images when their suffix (any case) is one of these;
+# a fixed list, so that what a run picks up does not depend on Pillow plugins.
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".apng",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".bmp",
+        ".dib",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+        ".pcx",
+        ".qoi",
+        ".avif",
+        ".jp2",
+        ".j2k",
+        ".jpx",
+        ".jpf",
+        ".ico",
+        ".sgi",
+        ".ras",
+        ".psd",
+        ".im",
+    }
+)
 
 _READ_MODES = (None, "L", "RGB", "RGBA")
 # Formats whose encoder takes a ``quality`` (lossy encoders).

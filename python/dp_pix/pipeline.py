@@ -58,7 +58,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 import dp_pix
-from dp_pix.io import ImageReadError, read_image, write_image
+from dp_pix.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_image
 
 __all__ = [
     "FORMATS",
@@ -84,41 +84,6 @@ RECORD_SCHEMA = 1
 FORMATS = ("png", "jpeg", "same")
 EXISTING = ("refuse", "skip", "overwrite")
 
-# Files in a folder are images when their suffix (any case) is one of these;
-# a fixed list, so that what a run picks up does not depend on Pillow plugins.
-IMAGE_SUFFIXES = frozenset(
-    {
-        ".png",
-        ".apng",
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".jfif",
-        ".bmp",
-        ".dib",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".pgm",
-        ".ppm",
-        ".pbm",
-        ".pnm",
-        ".tga",
-        ".pcx",
-        ".qoi",
-        ".avif",
-        ".jp2",
-        ".j2k",
-        ".jpx",
-        ".jpf",
-        ".ico",
-        ".sgi",
-        ".ras",
-        ".psd",
-        ".im",
-    }
-)
 # --format same keeps these suffixes (and their format); every other input is written as PNG.
 SAME_SUFFIXES = frozenset(
     {
