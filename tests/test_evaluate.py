@@ -247,6 +247,28 @@ def test_report_reads_on_its_own(tiny_run):
     assert "| original |" in report and "| DP-Pix ε=0.05 |" in report
 
 
+def test_report_cautions_when_even_originals_are_not_recognised(tmp_path):
+    """On pure noise the attack fails on the originals too; the report says so
+    instead of crediting the obfuscations."""
+    rng = np.random.default_rng(9)
+    root = tmp_path / "noise"
+    for c in range(8):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(5):
+            image = rng.integers(0, 256, size=(16, 16), dtype=np.uint8)
+            Image.fromarray(image).save(root / f"c{c}" / f"{i}.png")
+    config = evaluate.Config(**{**TINY.__dict__, "splits": 3, "attackers": ("centroid",)})
+    result = evaluate.run(
+        "folder", root, tmp_path / "out", seed=2, jobs=1, progress=False, config=config
+    )
+    original = summary_value(
+        result.summary, experiment="attack", method="original", attacker="best", metric="top1"
+    )
+    assert original <= 0.3  # chance is 1/8; 24 test images in all
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "**Caution.**" in report and "hides little" not in report
+
+
 def test_same_seed_same_numbers_whatever_the_worker_count(folder, tmp_path, tiny_run):
     again = evaluate.run(
         "folder", folder, tmp_path / "again", seed=7, jobs=2, progress=False, config=TINY
