@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import secrets
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -694,39 +692,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def write_atomically(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+    """Write ``data`` to ``path`` whole or not at all, never over a file
+    unless ``overwrite`` (``dp_pix.io.write_bytes``)."""
+    from dp_pix.io import write_bytes
 
-    The bytes go to a temporary file beside ``path`` first. Without ``overwrite``
-    the final step is a hard link, which fails rather than replace a file that
-    appeared in the meantime.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # os.open honours the umask, unlike mkstemp's 0600.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-            return
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise CommandError(f"{path} already exists; pass --overwrite to replace it") from None
-        except OSError:  # no hard links on this file system
-            if path.exists():
-                raise CommandError(
-                    f"{path} already exists; pass --overwrite to replace it"
-                ) from None
-            os.replace(tmp, path)
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        write_bytes(path, data, overwrite=overwrite)
+    except FileExistsError:
+        raise CommandError(f"{path} already exists; pass --overwrite to replace it") from None
 
 
 def _print(text: str, file: Any = None) -> None:

@@ -12,15 +12,24 @@ Both work without the compiled extension.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "read_image", "write_image"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageReadError",
+    "atomic_file",
+    "read_image",
+    "write_bytes",
+    "write_image",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -214,6 +223,49 @@ def _to_8bit(im: Image.Image, name: str, want_alpha: bool) -> Image.Image:
         raise ImageReadError(name, f"no conversion from Pillow mode {m!r} to RGB") from exc
 
 
+@contextlib.contextmanager
+def atomic_file(path: PathLike, *, overwrite: bool = False) -> Iterator[IO[bytes]]:
+    """A binary file that appears at ``path`` whole, or not at all.
+
+    What is written goes to a hidden temporary file in the same directory; on
+    leaving the block it is flushed, fsynced and moved into place
+    (``os.replace``, or a hard link when ``overwrite=False``, so that a file
+    created meanwhile is never clobbered: ``FileExistsError``), then the
+    directory is fsynced. On any error the temporary file is removed and
+    ``path`` is untouched.
+    """
+    dest = Path(os.fspath(path))
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {type(overwrite).__name__}")
+    parent = dest.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot write {dest}: directory {parent} does not exist")
+    if not overwrite and os.path.lexists(dest):
+        raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it")
+    fd, tmp = _create_temp(parent, dest.name)
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            yield fp
+            fp.flush()
+            os.fsync(fp.fileno())
+        if overwrite:
+            os.replace(tmp, dest)
+        else:
+            _move_no_clobber(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(parent)
+
+
+def write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path, overwrite=overwrite) as fp:
+        fp.write(data)
+    return Path(os.fspath(path))
+
+
 def write_image(
     path: PathLike,
     array: np.ndarray,
@@ -262,39 +314,18 @@ def write_image(
         )
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be True or False, got {type(overwrite).__name__}")
-    parent = dest.parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"cannot write {dest}: directory {parent} does not exist")
-    if not overwrite and os.path.lexists(dest):
-        raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it")
-
-    fd, tmp = _create_temp(parent, dest.name)
-    try:
-        with os.fdopen(fd, "wb") as fp:
-            try:
-                image.save(fp, format=fmt, **params)
-            except (KeyError, OSError) as exc:
-                # Pillow signals "this format cannot hold this mode" with
-                # KeyError or an OSError without errno; real I/O errors have one.
-                if isinstance(exc, OSError) and exc.errno is not None:
-                    raise
-                raise ValueError(
-                    f"cannot write a {image.mode} image as {fmt} ({dest}): {exc}; "
-                    "write PNG, or change the number of channels"
-                ) from exc
-            fp.flush()
-            os.fsync(fp.fileno())
-        if overwrite:
-            os.replace(tmp, dest)
-        else:
-            _move_no_clobber(tmp, dest)
-    except BaseException:
+    with atomic_file(dest, overwrite=overwrite) as fp:
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(parent)
+            image.save(fp, format=fmt, **params)
+        except (KeyError, OSError) as exc:
+            # Pillow signals "this format cannot hold this mode" with
+            # KeyError or an OSError without errno; real I/O errors have one.
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise
+            raise ValueError(
+                f"cannot write a {image.mode} image as {fmt} ({dest}): {exc}; "
+                "write PNG, or change the number of channels"
+            ) from exc
     return dest
 
 

@@ -42,7 +42,6 @@ import itertools
 import json
 import os
 import re
-import secrets
 import shutil
 import sys
 import time
@@ -58,7 +57,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 import dp_pix
-from dp_pix.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_image
+from dp_pix.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_bytes, write_image
 
 __all__ = [
     "FORMATS",
@@ -789,20 +788,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_record(path: Path, record: dict[str, Any]) -> None:
-    """Replace ``path`` atomically (temp file, fsync, rename)."""
+    """Replace ``path`` atomically."""
     data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    write_bytes(path, data, overwrite=True)
 
 
 def _now() -> str:
