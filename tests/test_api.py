@@ -224,6 +224,16 @@ GOOD = {"block": 4, "epsilon": 1.0, "m": 4}
         (np.zeros((8, 8), np.uint8), {"seed": "x"}, TypeError, "seed"),
         (np.zeros((2, 8), np.uint8), {"edges": "crop"}, ValueError, "crop"),
         (np.zeros((8, 8), np.uint8), {"epsilon": 1e-40}, ValueError, "too small"),
+        # Values the core could not compute with: refused by name, with the limit.
+        (np.zeros((8, 8), np.uint8), {"block": 2**62}, ValueError, r"block must be <= 2\*\*24"),
+        (np.zeros((8, 8), np.uint8), {"block": 2**28, "edges": "pad"}, ValueError,
+         r"block must be <= 2\*\*24"),
+        (np.zeros((8, 8), np.uint8), {"block": (4, 10**30)}, ValueError, r"block\[1\] must be <="),
+        (np.zeros((8, 8), np.uint8), {"m": 10**30}, ValueError, r"m must be <= 2\*\*40"),
+        (np.zeros((8, 8), np.uint8), {"epsilon": 1e-300}, ValueError, "epsilon=1e-300 is too small"),
+        (np.zeros((8, 8), np.uint8), {"epsilon": 10**400}, ValueError, "epsilon must be finite"),
+        (np.zeros((8, 8), np.uint8), {"mechanism": "gaussian", "rho": 1e-300, "epsilon": None},
+         ValueError, "rho=1e-300 is too small"),
     ],
 )
 def test_bad_input_is_named(api, image, kwargs, exc, match):

@@ -19,7 +19,7 @@ import pytest
 from dp_pix import audit, cli
 from scipy import stats
 
-KERNEL = dp_pix._kernel
+KERNEL = dp_pix.backend.CORE
 CONFIDENCE = audit.DEFAULT_CONFIDENCE
 
 
@@ -35,17 +35,15 @@ def scaled_noise(pixelizer, factor: Fraction, channels: int | None = None) -> au
     overrides the channel count used in calibration (the "forgotten colour
     factor" bug when 1 on a colour image).
     """
-    bh, bw = pixelizer.block
+    bh, bw = pixelizer.params.block
     seed = hashlib.sha256(repr(("double", factor, channels)).encode()).digest()
     offset = [0]  # seeded streams, never reused: deterministic tests
 
     def release(image: np.ndarray, n: int) -> np.ndarray:
-        num, den = pixelizer._noise(channels or image.shape[3])
-        num, den = num * factor.numerator, den * factor.denominator
+        kind, num, den = pixelizer.noise(channels or image.shape[3])
+        spec = (kind, num * factor.numerator, den * factor.denominator)
         view = np.broadcast_to(image, (n, *image.shape[1:]))
-        fn = (KERNEL.dp_pixelate_laplace if pixelizer.mechanism == "laplace"
-              else KERNEL.dp_pixelate_gaussian)
-        out = fn(view, bh, bw, pixelizer.edges, "grid", num, den, seed, offset[0])
+        out = KERNEL.pixelate(view, bh, bw, pixelizer.params.edges, "grid", spec, seed, offset[0])
         offset[0] += n
         return out
 
@@ -55,12 +53,12 @@ def scaled_noise(pixelizer, factor: Fraction, channels: int | None = None) -> au
 def grey_level_calibration(pixelizer) -> audit.Release:
     """The common public-code bug: noise of 255·m/(b²·ε) grey levels added to every
     cell *mean*, so a partial cell of n < b² pixels gets sum noise of scale t·n/b²."""
-    bh, bw = pixelizer.block
+    bh, bw = pixelizer.params.block
     area = bh * bw
     gen = np.random.default_rng(11)
 
     def release(image: np.ndarray, n_runs: int) -> np.ndarray:
-        num, den = pixelizer._noise(image.shape[3])
+        _, num, den = pixelizer.noise(image.shape[3])
         _, h, w, c = image.shape
         gh, gw = -(-h // bh), -(-w // bw)
         noise = np.empty((n_runs, gh, gw, c), dtype=np.int64)
@@ -69,18 +67,27 @@ def grey_level_calibration(pixelizer) -> audit.Release:
                 count = (min((i + 1) * bh, h) - i * bh) * (min((j + 1) * bw, w) - j * bw)
                 scale = Fraction(num * count, den * area)
                 seed = gen.bytes(32)
-                z = KERNEL.sample_discrete_laplace(
-                    scale.numerator, scale.denominator, n_runs * c, seed
+                z = KERNEL.sample(
+                    ("laplace", scale.numerator, scale.denominator), n_runs * c, seed
                 )
                 noise[:, i, j, :] = z.reshape(n_runs, c)
         view = np.broadcast_to(image, (n_runs, h, w, c))
-        return KERNEL.pixelate_with_noise(view, bh, bw, pixelizer.edges, "grid", noise)
+        return KERNEL.pixelate(
+            view, bh, bw, pixelizer.params.edges, "grid", ("given", noise), None, 0
+        )
 
     return release
 
 
+def params(scenario, mechanism, epsilon, delta=None) -> dp_pix.Params:
+    return dp_pix.Params(
+        block=scenario.block, m=scenario.m, epsilon=epsilon, mechanism=mechanism,
+        delta=delta if mechanism == "gaussian" else None,
+    )
+
+
 def run(scenario, mechanism, release=None, *, epsilon, delta=None, runs, seed=1):
-    pix = audit._pixelizer(scenario, mechanism, epsilon, delta, seed)
+    pix = audit._pixelizer(scenario, params(scenario, mechanism, epsilon, delta), seed)
     info = pix.describe(scenario.channels)
     rel = audit._release_for(pix) if release is None else release(pix)
     return audit._audit_with(
@@ -264,7 +271,7 @@ def test_gaussian_rows_claim_the_zcdp_curve() -> None:
     rows = run(s, "gaussian", epsilon=1.0, delta=1e-6, runs=20_000)
     assert rows[0].claimed == 1e-6
     curve = rows[1]
-    pix = audit._pixelizer(s, "gaussian", 1.0, 1e-6, None)
+    pix = audit._pixelizer(s, params(s, "gaussian", 1.0, 1e-6), None)
     rho = pix.describe(1)["rho"]
     assert curve.claimed == pytest.approx(KERNEL.delta_for(rho, curve.at_epsilon))
     assert all(r.passed and r.bound >= 0 for r in rows)
@@ -275,32 +282,58 @@ def test_gaussian_rows_claim_the_zcdp_curve() -> None:
 # ---------------------------------------------------------------------------
 
 
-def test_audit_reports_every_scenario_with_progress() -> None:
-    seen: list[float] = []
-    report = audit.audit(block=4, m=2, epsilon=0.5, delta=1e-3, runs=3_000, seed=5,
-                         progress=lambda f, label: seen.append(f))
+class RecordingBar:
+    """Stands in for dp_pix.progress.Progress and keeps what the audit reports."""
+
+    instances: list[RecordingBar] = []
+
+    def __init__(self, total: int, **kwargs) -> None:
+        self.total, self.done, self.labels = total, 0, []
+        RecordingBar.instances.append(self)
+
+    def advance(self, n: int = 1, *, failed: bool = False) -> None:
+        self.done += n
+
+    def describe(self, label: str) -> None:
+        self.labels.append(label)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def test_audit_reports_every_scenario_with_progress(monkeypatch) -> None:
+    monkeypatch.setattr(audit, "Progress", RecordingBar)
+    laplace = dp_pix.Params(block=4, m=2, epsilon=0.5)
+    gaussian = laplace.replace(mechanism="gaussian", delta=1e-3)
+    report = audit.audit([laplace, gaussian], runs=3_000, seed=5)
     assert report.passed
     assert [(r.scenario, r.mechanism) for r in report.rows] == (
         [(n, "laplace") for n in audit.SCENARIO_NAMES]
         + [(n, "gaussian") for n in audit.GAUSSIAN_SCENARIOS for _ in range(2)]
     )
-    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    (bar,) = RecordingBar.instances
+    assert bar.done == bar.total > 0
+    assert bar.labels == [f"{n} (laplace)" for n in audit.SCENARIO_NAMES] + [
+        f"{n} (gaussian)" for n in audit.GAUSSIAN_SCENARIOS
+    ]
     table = report.table()
     assert "edge-partial" in table and "VIOLATION" not in table
     assert report.backend == dp_pix.BACKEND
 
 
 def test_audit_rejects_bad_arguments() -> None:
+    good = dp_pix.Params(block=4, m=2, epsilon=0.5)
     with pytest.raises(ValueError):
-        audit.audit(epsilon=0.0)
+        audit.audit(good, runs=10)
     with pytest.raises(ValueError):
-        audit.audit(mechanisms=["exponential"])
-    with pytest.raises(ValueError):
-        audit.audit(runs=10)
-    with pytest.raises(ValueError):
-        audit.audit(confidence=1.0)
-    with pytest.raises(ValueError):
-        audit.audit(mechanisms=["gaussian"], delta=2.0)
+        audit.audit(good, confidence=1.0)
+    with pytest.raises(ValueError, match="delta"):
+        audit.audit(good.replace(mechanism="gaussian", rho=0.5))
+    with pytest.raises(TypeError):
+        audit.audit({"block": 4, "m": 2, "epsilon": 0.5})  # type: ignore[arg-type]
 
 
 def test_cli_audit_passes_on_the_build(capsys) -> None:

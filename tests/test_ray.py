@@ -32,6 +32,7 @@ pytestmark = [
 SEED = 4242
 ARGS = ("-b", "4", "-e", "1", "-m", "2")
 PARAMS = {"block": 4, "epsilon": 1.0, "m": 2}
+P = dp_pix.Params(**PARAMS)
 TIMING = ("started", "finished")
 
 
@@ -107,7 +108,7 @@ def test_cli_on_ray_writes_what_the_single_process_cli_writes(tmp_path, cluster)
 
 def test_partitioning_does_not_change_the_bytes(tmp_path, dp_ray):
     make_tree(tmp_path)
-    options = pipeline.Options(**PARAMS, seed=SEED)
+    options = pipeline.Options(P, seed=SEED)
     outs = {}
     for blocks in (1, 7):
         out = tmp_path / f"blocks{blocks}"
@@ -121,7 +122,7 @@ def test_partitioning_does_not_change_the_bytes(tmp_path, dp_ray):
 
 def test_unseeded_runs_draw_fresh_noise(tmp_path, dp_ray):
     save(tmp_path / "in" / "a.png", noise_image((24, 24, 3)))
-    options = pipeline.Options(**PARAMS)
+    options = pipeline.Options(P)
     for name in ("u1", "u2"):
         assert dp_ray.pixelate_paths([tmp_path / "in"], tmp_path / name, options).ok
     assert load(tmp_path / "u1" / "a.png").tobytes() != load(tmp_path / "u2" / "a.png").tobytes()
@@ -130,7 +131,7 @@ def test_unseeded_runs_draw_fresh_noise(tmp_path, dp_ray):
 
 def test_overwrite_and_resume_on_ray(tmp_path, dp_ray):
     make_tree(tmp_path)
-    first = pipeline.Options(**PARAMS, seed=1)
+    first = pipeline.Options(P, seed=1)
     dp_ray.pixelate_paths([tmp_path / "in"], tmp_path / "out", first)
     before = snapshot(tmp_path / "out")
     with pytest.raises(pipeline.RefusedError, match="--skip-existing"):
@@ -156,7 +157,7 @@ def test_refusals_come_before_ray_does_any_work(tmp_path, dp_ray):
     make_tree(tmp_path)
     with pytest.raises(pipeline.RefusedError, match="inside the input folder"):
         dp_ray.pixelate_paths(
-            [tmp_path / "in"], tmp_path / "in" / "out", pipeline.Options(**PARAMS)
+            [tmp_path / "in"], tmp_path / "in" / "out", pipeline.Options(P)
         )
     assert not (tmp_path / "in" / "out").exists()
 
@@ -177,7 +178,7 @@ class _LoseWorker(pipeline.Privatize):
 def test_a_lost_worker_leaves_no_duplicate_or_missing_output(tmp_path, dp_ray):
     for i in range(8):
         save(tmp_path / "in" / f"img{i}.png", noise_image((20, 20, 3)))
-    options = pipeline.Options(**PARAMS, seed=SEED)
+    options = pipeline.Options(P, seed=SEED)
     pipeline.pixelate_paths([tmp_path / "in"], tmp_path / "reference", options)
     expected = snapshot(tmp_path / "reference")
     expected.pop("dp-pix.json")
@@ -223,7 +224,7 @@ def test_privatize_dataset_of_ragged_images_any_partitioning(dp_ray):
     results = {}
     for blocks in (1, 7):
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
-        private = dp_ray.privatize(ds, **PARAMS, edges="crop", seed=SEED)
+        private = dp_ray.privatize(ds, P.replace(edges="crop"), seed=SEED)
         results[blocks] = {r["path"]: r for r in private.take_all()}
     px = dp_pix.Pixelizer(**PARAMS, edges="crop", seed=SEED)
     for i, (path, image) in enumerate(images):
@@ -242,7 +243,7 @@ def test_privatize_dataset_of_ragged_images_any_partitioning(dp_ray):
 def test_grey_images_alone_or_mixed_with_colour(dp_ray):
     grey = [noise_image((9 + i, 13)) for i in range(3)]
     rows = [{"path": f"g{i}", "image": im} for i, im in enumerate(grey)]
-    alone = dp_ray.privatize(ray.data.from_items(rows), **PARAMS).take_all()
+    alone = dp_ray.privatize(ray.data.from_items(rows), P).take_all()
     assert sorted(r["image"].shape for r in alone) == [im.shape for im in grey]
     assert not any(r["error"] for r in alone)
 
@@ -251,7 +252,7 @@ def test_grey_images_alone_or_mixed_with_colour(dp_ray):
     # something else. (Ray 2.40 refuses such a column outright.)
     rows.append({"path": "c", "image": noise_image((9, 13, 3))})
     try:
-        mixed = dp_ray.privatize(ray.data.from_items(rows), **PARAMS).take_all()
+        mixed = dp_ray.privatize(ray.data.from_items(rows), P).take_all()
     except ray.exceptions.RayTaskError as exc:
         assert "same number of dimensions" in str(exc)
         return
@@ -263,19 +264,19 @@ def test_grey_images_alone_or_mixed_with_colour(dp_ray):
 
 def test_privatize_needs_keys_only_with_a_seed(dp_ray):
     ds = ray.data.from_items([{"image": noise_image((8, 8))} for _ in range(3)])
-    rows = dp_ray.privatize(ds, **PARAMS).take_all()
+    rows = dp_ray.privatize(ds, P).take_all()
     assert [r["image"].shape for r in rows] == [(8, 8)] * 3
     with pytest.raises(ray.exceptions.RayTaskError, match="include_paths=True"):
-        dp_ray.privatize(ds, **PARAMS, seed=1).take_all()
-    with pytest.raises(ValueError, match="epsilon"):
-        dp_ray.privatize(ds, block=4, epsilon=-1, m=2)  # before any task
+        dp_ray.privatize(ds, P, seed=1).take_all()
+    with pytest.raises(ValueError, match="seed"):
+        dp_ray.privatize(ds, P, seed=-1)  # before any task
 
 
 def test_privatize_paths_decodes_as_the_cli_and_reports_bad_files(tmp_path, dp_ray):
     src = make_tree(tmp_path)
     (src / "notes.txt").write_text("not an image", encoding="utf-8")
     ds = dp_ray.privatize_paths(
-        str(src), **PARAMS, seed=SEED, read_args={"file_extensions": ["png", "jpg"]}
+        str(src), P, seed=SEED, read_args={"file_extensions": ["png", "jpg"]}
     )
     rows = {Path(r["path"]).relative_to(src).as_posix(): r for r in ds.take_all()}
     assert set(next(iter(rows.values()))) == {"path", "image", "error"}  # no original bytes

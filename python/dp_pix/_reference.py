@@ -215,30 +215,28 @@ def _geometry(shape: tuple[int, ...], bh: int, bw: int, edges: str) -> tuple[int
     return -(-h // bh), -(-w // bw)
 
 
+def _spans(size: int, block: int, cells: int) -> np.ndarray:
+    """Pixel count of each of ``cells`` cells of ``block`` along an axis of ``size``."""
+    return np.minimum(block, size - block * np.arange(cells, dtype=np.int64))
+
+
 def _cell_sums(images: np.ndarray, bh: int, bw: int, edges: str) -> np.ndarray:
-    """Exact int64 sums S[n, i, j, c] of every cell; any input strides."""
-    n_img, h, w, c = images.shape
+    """Exact int64 sums S[n, i, j, c] of every cell; any input strides.
+
+    Summed over each cell's own span (``reduceat``), never over a padded copy:
+    a block far larger than the image costs nothing."""
+    _, h, w, _ = images.shape
     gh, gw = _geometry(images.shape, bh, bw, edges)
-    ph, pw = gh * bh, gw * bw
-    if ph == h and pw == w:
-        buf = images
-    elif ph <= h and pw <= w:  # crop
-        buf = images[:, :ph, :pw, :]
-    else:  # partial / pad: zero padding adds nothing to the sums
-        buf = np.zeros((n_img, ph, pw, c), dtype=np.uint8)
-        buf[:, :h, :w, :] = images
-    blocks = np.ascontiguousarray(buf).reshape(n_img, gh, bh, gw, bw, c)
-    # Sum the bw axis, then the bh axis: int64 accumulators, exact.
-    return blocks.sum(axis=4, dtype=np.int64).sum(axis=2)
+    buf = images[:, : min(h, gh * bh), : min(w, gw * bw), :]
+    rows = np.add.reduceat(buf, np.arange(gh) * bh, axis=1, dtype=np.int64)
+    return np.add.reduceat(rows, np.arange(gw) * bw, axis=2, dtype=np.int64)
 
 
 def _cell_counts(h: int, w: int, bh: int, bw: int, edges: str) -> np.ndarray:
     """Divisor n of every cell, shape (1, gh, gw, 1), int64."""
     gh, gw = _geometry((1, h, w, 1), bh, bw, edges)
     if edges == "partial":
-        rows = np.minimum(bh, h - bh * np.arange(gh, dtype=np.int64))
-        cols = np.minimum(bw, w - bw * np.arange(gw, dtype=np.int64))
-        counts = rows[:, None] * cols[None, :]
+        counts = _spans(h, bh, gh)[:, None] * _spans(w, bw, gw)[None, :]
     else:
         counts = np.full((gh, gw), bh * bw, dtype=np.int64)
     return counts.reshape(1, gh, gw, 1)
@@ -261,12 +259,12 @@ def _write_output(
     """Grid (N, gh, gw, C) or full-size output, C-contiguous uint8."""
     if output == "grid":
         return np.ascontiguousarray(values, dtype=np.uint8)
-    n_img, h, w, c = shape
+    _, h, w, _ = shape
     _, gh, gw, _ = values.shape
-    ho, wo = (gh * bh, gw * bw) if edges == "crop" else (h, w)
-    full = np.broadcast_to(values[:, :, None, :, None, :], (n_img, gh, bh, gw, bw, c))
-    full = full.reshape(n_img, gh * bh, gw * bw, c)  # copies
-    return np.ascontiguousarray(full[:, :ho, :wo, :])
+    if edges == "crop":
+        h, w = gh * bh, gw * bw
+    full = np.repeat(values, _spans(h, bh, gh), axis=1)
+    return np.ascontiguousarray(np.repeat(full, _spans(w, bw, gw), axis=2), dtype=np.uint8)
 
 
 def _finish(

@@ -1,7 +1,7 @@
 """An empirical privacy audit of the installed dp-pix build.
 
-The audit runs the whole mechanism — the public calibration (``Pixelizer``)
-and the kernel of the backend ``dp_pix`` uses (``dp_pix._kernel``) — many
+The audit runs the whole mechanism — the public calibration (``Params``, ``Pixelizer``)
+and the core that ``dp_pix`` uses (``dp_pix.backend.CORE``) — many
 times on pairs of neighbouring images chosen to be worst cases, and bounds the
 privacy loss from the outputs alone, with confidence intervals:
 
@@ -43,9 +43,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+
+from dp_pix.api import Pixelizer
+from dp_pix.backend import BACKEND, CORE
+from dp_pix.params import MAX_M, Mechanism, Params, check_block, check_int
+from dp_pix.progress import Progress
 
 __all__ = [
     "AuditReport",
@@ -56,7 +61,7 @@ __all__ = [
     "scenarios",
 ]
 
-MECHANISMS = ("laplace", "gaussian")
+MECHANISMS: tuple[Mechanism, ...] = ("laplace", "gaussian")
 SCENARIO_NAMES = ("interior", "edge-partial", "edge-pad", "colour", "spread")
 # Gaussian rows: the L2 worst cases (packed pixels), an edge cell and colour.
 GAUSSIAN_SCENARIOS = ("interior", "edge-partial", "colour")
@@ -71,7 +76,6 @@ _MAX_THRESHOLDS = 512
 # A release function: (one image (1, H, W, C), number of runs) -> grid outputs
 # (runs, gh, gw, C), each run an independent run of the mechanism.
 Release = Callable[[np.ndarray, int], np.ndarray]
-Progress = Callable[[float, str], None]
 
 
 # ---------------------------------------------------------------------------
@@ -340,10 +344,8 @@ def scenarios(
     grey, chosen so both cell values sit away from the clamps where possible.
     Edge scenarios are left out when there are no partial cells (1x1 blocks).
     """
-    from dp_pix._api import check_block, check_m
-
     blk = check_block(block)
-    m = check_m(m)
+    m = check_int(m, "m", 1, MAX_M, "m is the number of pixels protected, e.g. m=16")
     wanted = SCENARIO_NAMES if names is None else tuple(names)
     for name in wanted:
         if name not in SCENARIO_NAMES:
@@ -412,8 +414,9 @@ class _Coordinates:
 def _coordinates(s: Scenario) -> _Coordinates:
     sums, div = _sums_and_divisors(s.image, s.block, s.edges)
     sums2, _ = _sums_and_divisors(s.neighbour, s.block, s.edges)
-    idx = np.nonzero(sums != sums2)
-    return _Coordinates(idx, sums[idx], (sums2 - sums)[idx], div[idx[0], idx[1]])
+    rows, cols, channels = np.nonzero(sums != sums2)
+    idx = (rows, cols, channels)
+    return _Coordinates(idx, sums[idx], (sums2 - sums)[idx], div[rows, cols])
 
 
 # ---------------------------------------------------------------------------
@@ -421,18 +424,15 @@ def _coordinates(s: Scenario) -> _Coordinates:
 # ---------------------------------------------------------------------------
 
 
-def _pixelizer(s: Scenario, mechanism: str, epsilon: float, delta: float | None,
-               seed: int | None) -> Any:
-    import dp_pix
-
-    return dp_pix.Pixelizer(
-        block=s.block, epsilon=epsilon, m=s.m, mechanism=mechanism,
-        delta=delta if mechanism == "gaussian" else None, edges=s.edges, output="grid",
+def _pixelizer(s: Scenario, params: Params, seed: int | None) -> Pixelizer:
+    """The public mechanism for scenario ``s``: its block, m and edge mode, grid output."""
+    return Pixelizer(
+        params.replace(block=s.block, m=s.m, edges=s.edges, output="grid"),  # type: ignore[arg-type]
         seed=seed,
     )
 
 
-def _release_for(pixelizer: Any) -> Release:
+def _release_for(pixelizer: Pixelizer) -> Release:
     """The installed mechanism, exactly as the public API runs it."""
 
     def release(image: np.ndarray, n: int) -> np.ndarray:
@@ -515,7 +515,7 @@ class AuditReport:
         """A plain-text table: claimed vs empirically bounded loss per row
         (``plain``: spell ε and δ out, for consoles without them)."""
         head = ("scenario", "mechanism", "check", "claimed", "lower bound", "estimate", "verdict")
-        lines = []
+        lines: list[tuple[str, ...]] = []
         for r in self.rows:
             if r.mechanism == "laplace":
                 claim, bound, est = f"ε={r.claimed:.4g}", _fmt(r.bound), _fmt(r.estimate)
@@ -677,8 +677,6 @@ def _audit_laplace(s: Scenario, coords: _Coordinates, vd: np.ndarray, vn: np.nda
 def _audit_gaussian(s: Scenario, coords: _Coordinates, vd: np.ndarray, vn: np.ndarray,
                     epsilon: float, delta: float, rho: float, confidence: float,
                     seconds: float) -> list[AuditRow]:
-    import dp_pix
-
     alpha = 1.0 - confidence
     z = _z(alpha / 2)
     sel_d, ev_d = (_statistics(v, coords, "gaussian") for v in _split(vd))
@@ -687,7 +685,7 @@ def _audit_gaussian(s: Scenario, coords: _Coordinates, vd: np.ndarray, vn: np.nd
     # The ρ-zCDP claim implies (ε', δ(ρ, ε'))-DP for every ε' (CKS 2020, Cor. 13).
     # Only points whose δ(ε') events can be measured with these runs (≥ ~10 hits).
     grid = np.unique(np.concatenate([np.linspace(0.0, 3.0 * epsilon, 31), [epsilon]]))
-    curve = np.array([dp_pix._kernel.delta_for(rho, float(e)) for e in grid])
+    curve = np.array([CORE.delta_for(rho, float(e)) for e in grid])
     measurable = curve >= 10.0 / min(n_sel_d, n_sel_n)
     checks = [("δ at claimed ε", np.array([epsilon]), np.array([delta]))]
     if measurable.any():
@@ -734,68 +732,63 @@ def _audit_with(
 
 
 def audit(
+    params: Params | Sequence[Params],
     *,
-    block: int | tuple[int, int] = 16,
-    m: int = 16,
-    epsilon: float = 1.0,
-    delta: float = 1e-6,
-    mechanisms: Sequence[str] = MECHANISMS,
     scenario_names: Sequence[str] | None = None,
     runs: int = DEFAULT_RUNS,
     confidence: float = DEFAULT_CONFIDENCE,
     seed: int | None = None,
-    progress: Progress | None = None,
+    stream: IO[str] | None = None,
 ) -> AuditReport:
-    """Audit the installed build: every scenario, every mechanism.
+    """Audit the installed build on ``params`` (one, or several — e.g. a Laplace
+    and a Gaussian mechanism with the same block and m): every scenario.
 
-    ``runs`` runs of the mechanism on each image of each neighbouring pair
-    (a fifth of them choose the event, the rest bound it); ``confidence`` per
-    row. ``seed`` makes the audit reproducible (seeded streams, never reused);
-    by default the noise comes from the OS, as in a real release. ``progress``
-    is called with (fraction done, label). Gaussian rows use ``delta``; the
-    Laplace mechanism ignores it.
+    Each scenario uses the block and m of ``params`` with its own edge mode
+    (see :func:`scenarios`) and grid output. ``runs`` runs of the mechanism on
+    each image of each neighbouring pair (a fifth of them choose the event, the
+    rest bound it); ``confidence`` per row. ``seed`` makes the audit
+    reproducible (seeded streams, never reused); by default the noise comes
+    from the OS, as in a real release. ``stream`` (e.g. ``sys.stderr``) gets a
+    progress bar when it is a terminal.
     """
-    import dp_pix
-    from dp_pix._api import check_delta, check_epsilon
-
-    epsilon = check_epsilon(epsilon)
-    mechs = tuple(mechanisms)
-    for mech in mechs:
-        if mech not in MECHANISMS:
-            raise ValueError(f"mechanism must be 'laplace' or 'gaussian', got {mech!r}")
-    if "gaussian" in mechs:
-        delta = check_delta(delta)
+    all_params = [params] if isinstance(params, Params) else list(params)
+    if not all_params or not all(isinstance(p, Params) for p in all_params):
+        raise TypeError("params must be a dp_pix.Params or a sequence of them")
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 100:
         raise ValueError(f"runs must be an int >= 100, got {runs!r}")
     if not 0.5 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0.5, 1), got {confidence!r}")
     plan = []
-    for mech in mechs:
+    for p in all_params:
+        if p.mechanism == "gaussian" and p.delta is None:
+            raise ValueError("auditing the Gaussian mechanism needs its delta, e.g. delta=1e-6")
         names = scenario_names
         if names is None:
-            names = SCENARIO_NAMES if mech == "laplace" else GAUSSIAN_SCENARIOS
-        for s in scenarios(block, m, names):
-            plan.append((s, mech))
+            names = SCENARIO_NAMES if p.mechanism == "laplace" else GAUSSIAN_SCENARIOS
+        for s in scenarios(p.block, p.m, names):
+            plan.append((s, p))
+    first = all_params[0]
+    gaussian = next((p for p in all_params if p.mechanism == "gaussian"), None)
     report = AuditReport(
-        block=plan[0][0].block if plan else (0, 0), m=m, epsilon=epsilon,
-        delta=delta if "gaussian" in mechs else None, runs=runs, confidence=confidence,
-        backend=str(dp_pix.BACKEND),
+        block=first.block, m=first.m,
+        epsilon=float(first.epsilon if first.epsilon is not None else math.nan),
+        delta=gaussian.delta if gaussian is not None else None, runs=runs,
+        confidence=confidence, backend=str(BACKEND),
     )
     total = sum(2 * runs * s.channels for s, _ in plan)  # work ~ runs x channels
-    done = 0
-    for s, mech in plan:
-        pix = _pixelizer(s, mech, epsilon, delta, seed)
-        label = f"{s.name} ({mech})"
+    with Progress(total, label="audit", unit="run", stream=stream,
+                  enabled=None if stream is not None else False) as bar:
+        for s, p in plan:
+            pix = _pixelizer(s, p, seed)
+            bar.describe(f"{s.name} ({p.mechanism})")
 
-        def tick(n: int, s: Scenario = s, label: str = label) -> None:
-            nonlocal done
-            done += n * s.channels
-            if progress is not None:
-                progress(done / total, label)
+            def tick(n: int, s: Scenario = s) -> None:
+                bar.advance(n * s.channels)
 
-        info = pix.describe(s.channels)
-        report.rows.extend(_audit_with(
-            s, mech, _release_for(pix), epsilon=epsilon, delta=delta,
-            rho=info["rho"], runs=runs, confidence=confidence, progress=tick,
-        ))
+            info = pix.describe(s.channels)
+            claimed = info["epsilon"] if p.epsilon is None else p.epsilon
+            report.rows.extend(_audit_with(
+                s, p.mechanism, _release_for(pix), epsilon=claimed, delta=p.delta,
+                rho=info["rho"], runs=runs, confidence=confidence, progress=tick,
+            ))
     return report

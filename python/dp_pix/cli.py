@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dp_pix
+from dp_pix.params import Mechanism
 
 PROG = "dp-pix"
 
@@ -239,6 +240,7 @@ examples:
   {prog} pixelate a.jpg b.png -o out/ -b 8 -e 1 -m 64 --format jpeg
   {prog} pixelate faces/ -o grids/ -b 16 -e 0.5 -m 16 --output grid --jobs 4
   {prog} pixelate scans/ -o out/ -b 16 -e 1 -m 360 --mechanism gaussian --delta 1e-6
+  {prog} pixelate scans/ -o out/ -b 16 -m 360 --mechanism gaussian --rho 0.05
   {prog} pixelate photos/ -o private/ -b 16 -e 0.5 -m 16 --skip-existing
   {prog} pixelate /shared/photos -o /shared/private -b 16 -e 0.5 -m 16 --ray head:6379
 """
@@ -280,8 +282,9 @@ def _add_pixelate(subparsers: Any) -> None:
         help="cell size in pixels: B for B x B cells, or BHxBW (e.g. 16x8)",
     )
     p.add_argument(
-        "-e", "--epsilon", type=positive_float, required=True, metavar="E",
-        help="privacy level; smaller means more noise and a stronger guarantee",
+        "-e", "--epsilon", type=positive_float, default=None, metavar="E",
+        help="privacy level; smaller means more noise and a stronger guarantee "
+        "(required, unless --rho is given)",
     )
     p.add_argument(
         "-m", "--m", type=positive_int, required=True, metavar="M",
@@ -295,6 +298,11 @@ def _add_pixelate(subparsers: Any) -> None:
     p.add_argument(
         "--delta", type=probability, default=None, metavar="D",
         help="delta for --mechanism gaussian, e.g. 1e-6 (default: none)",
+    )
+    p.add_argument(
+        "--rho", type=positive_float, default=None, metavar="R",
+        help="zCDP budget for --mechanism gaussian, instead of -e/--delta (--delta may be "
+        "added to also state the (epsilon, delta) reading) (default: none)",
     )
     p.add_argument(
         "--edges", choices=("partial", "pad", "crop"), default="partial",
@@ -342,17 +350,25 @@ def _add_pixelate(subparsers: Any) -> None:
 def _run_pixelate(args: argparse.Namespace) -> int:
     from dp_pix import pipeline
 
-    if args.mechanism == "gaussian" and args.delta is None:
-        raise CommandError("--mechanism gaussian needs --delta, e.g. --delta 1e-6", EXIT_USAGE)
-    if args.mechanism == "laplace" and args.delta is not None:
+    if args.mechanism == "laplace" and (args.delta is not None or args.rho is not None):
         raise CommandError(
-            "--delta applies to --mechanism gaussian; the Laplace mechanism is pure "
-            "epsilon-DP: drop --delta", EXIT_USAGE,
+            "--delta and --rho apply to --mechanism gaussian; the Laplace mechanism is pure "
+            "epsilon-DP: drop them", EXIT_USAGE,
         )
-    options = pipeline.Options(
+    if args.rho is not None and args.epsilon is not None:
+        raise CommandError("give either --rho, or -e/--epsilon with --delta, not both", EXIT_USAGE)
+    if args.rho is None and args.epsilon is None:
+        raise CommandError("-e/--epsilon is required, e.g. -e 0.5", EXIT_USAGE)
+    if args.mechanism == "gaussian" and args.rho is None and args.delta is None:
+        raise CommandError(
+            "--mechanism gaussian needs --delta (e.g. --delta 1e-6), or --rho", EXIT_USAGE
+        )
+    params = dp_pix.Params(
         block=args.block, epsilon=args.epsilon, m=args.m, mechanism=args.mechanism,
-        delta=args.delta, edges=args.edges, output=args.output, format=args.format,
-        jobs=args.jobs, seed=args.seed,
+        delta=args.delta, rho=args.rho, edges=args.edges, output=args.output,
+    )  # checked once, before any file is touched: a bad value is a usage error
+    options = pipeline.Options(
+        params, format=args.format, jobs=args.jobs, seed=args.seed,
         existing="skip" if args.skip_existing else "overwrite" if args.overwrite else "refuse",
     )
     try:
@@ -460,17 +476,16 @@ def _run_audit(args: argparse.Namespace) -> int:
     if not 0.5 < args.confidence < 1:
         raise CommandError("--confidence must lie strictly between 0.5 and 1", EXIT_USAGE)
     runs = args.runs or (audit.QUICK_RUNS if args.quick else audit.DEFAULT_RUNS)
-    mechanisms = audit.MECHANISMS if args.mechanism == "both" else (args.mechanism,)
-    tty = sys.stderr.isatty()
-    last = [0.0]
-
-    def progress(fraction: float, label: str) -> None:
-        now = time.monotonic()
-        if tty and (now - last[0] > 0.2 or fraction >= 1):
-            last[0] = now
-            sys.stderr.write(f"\r{PROG} audit: {fraction:4.0%}  {label:<28}")
-            sys.stderr.flush()
-
+    mechanisms: tuple[Mechanism, ...] = (
+        audit.MECHANISMS if args.mechanism == "both" else (args.mechanism,)
+    )
+    params = [
+        dp_pix.Params(
+            block=args.block, m=args.m, epsilon=args.epsilon, mechanism=mech,
+            delta=args.delta if mech == "gaussian" else None,
+        )
+        for mech in mechanisms
+    ]
     delta = f", delta={args.delta:g}" if "gaussian" in mechanisms else ""
     _print(
         f"{PROG} audit: {dp_pix.BACKEND} backend, dp-pix {dp_pix.__version__}; "
@@ -478,16 +493,9 @@ def _run_audit(args: argparse.Namespace) -> int:
         f"{runs:,} runs per image, confidence {args.confidence:g} per row"
     )
     start = time.monotonic()
-    try:
-        report = audit.audit(
-            block=args.block, m=args.m, epsilon=args.epsilon, delta=args.delta,
-            mechanisms=mechanisms, runs=runs, confidence=args.confidence, seed=args.seed,
-            progress=progress,
-        )
-    finally:
-        if tty:
-            sys.stderr.write("\r" + " " * 48 + "\r")
-            sys.stderr.flush()
+    report = audit.audit(
+        params, runs=runs, confidence=args.confidence, seed=args.seed, stream=sys.stderr,
+    )
     try:
         "εδ".encode(getattr(sys.stdout, "encoding", None) or "utf-8")
         plain = False

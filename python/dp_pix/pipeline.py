@@ -42,7 +42,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import sys
 import time
 import unicodedata
@@ -57,7 +56,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 import dp_pix
+from dp_pix.api import Pixelizer
 from dp_pix.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_bytes, write_image
+from dp_pix.params import Params, check_int, seed_bytes
+from dp_pix.progress import Progress
 
 __all__ = [
     "FORMATS",
@@ -72,10 +74,13 @@ __all__ = [
     "RefusedError",
     "Report",
     "default_jobs",
+    "destination",
     "make_plan",
     "noise_index",
     "pixelate_paths",
+    "remove_stale_temps",
     "run",
+    "run_jobs",
 ]
 
 RECORD_NAME = "dp-pix.json"
@@ -367,37 +372,28 @@ def _walk(top: str, top_real: str, plan: Plan) -> Iterator[tuple[str, str, list[
 
 @dataclass(frozen=True)
 class Options:
-    """What ``run`` does with each file; see ``dp-pix pixelate --help``."""
+    """What ``run`` does with each file; see ``dp-pix pixelate --help``. The
+    privacy parameters are one ``Params``; the rest is checked here, once."""
 
-    block: int | tuple[int, int]
-    epsilon: float
-    m: int
-    mechanism: str = "laplace"
-    delta: float | None = None
-    edges: str = "partial"
-    output: str = "full"
+    params: Params
     format: str = "png"
     jobs: int | None = None  # default: default_jobs()
     seed: int | None = None
     existing: str = "refuse"  # or "skip" (resume) or "overwrite"
 
-    def pixelizer(self) -> Any:
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, Params):
+            raise TypeError(f"params must be a dp_pix.Params, got {type(self.params).__name__}")
         if self.format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.existing not in EXISTING:
             raise ValueError(f"existing must be one of {', '.join(EXISTING)}")
-        if self.jobs is not None and (isinstance(self.jobs, bool) or self.jobs < 1):
-            raise ValueError(f"jobs must be >= 1, got {self.jobs!r}")
-        return dp_pix.Pixelizer(
-            block=self.block,
-            epsilon=self.epsilon,
-            m=self.m,
-            mechanism=self.mechanism,
-            delta=self.delta,
-            edges=self.edges,
-            output=self.output,
-            seed=self.seed,
-        )
+        if self.jobs is not None:
+            check_int(self.jobs, "jobs", 1, 2**16, "the number of files processed at once")
+        seed_bytes(self.seed)
+
+    def pixelizer(self) -> Pixelizer:
+        return Pixelizer(self.params, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -408,7 +404,7 @@ class Privatize:
     raises for a bad file."""
 
     out: Path
-    pixelizer: Any
+    pixelizer: Pixelizer
     fmt: str | None  # a Pillow format name, None: from the output suffix
     overwrite: bool
     # An output that appears at its path during the run is an earlier attempt
@@ -449,8 +445,8 @@ def pixelate_paths(
     *,
     stream: IO[str] | None = None,
 ) -> Report:
-    """Check the options, plan, and run: ``dp-pix pixelate`` without the command line."""
-    options.pixelizer()  # bad parameters fail before the file system is touched
+    """Plan and run: ``dp-pix pixelate`` without the command line (``options``
+    were checked when they were built, before the file system is touched)."""
     return run(make_plan(inputs, out, options.format), options, stream=stream)
 
 
@@ -478,12 +474,12 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
         record_path = out / RECORD_NAME
-        existing = [job for job in plan.jobs if os.path.lexists(_dest(out, job))]
+        existing = [job for job in plan.jobs if os.path.lexists(destination(out, job))]
         previous = _check_existing(plan, options, record_path, [job.rel for job in existing])
         present = [] if options.existing == "overwrite" else existing
         skip = {job.number for job in present}
         todo = [job for job in plan.jobs if job.number not in skip]
-        _remove_stale_temps(out, plan.jobs)
+        remove_stale_temps(out, plan.jobs)
 
         report = Report(planned=len(plan.jobs), present=len(present), ignored=plan.ignored)
         report.failures.extend(plan.unlisted)
@@ -491,11 +487,14 @@ def run(
         if previous is not None:  # resuming: the kept outputs' channel counts
             report.channels.update(int(c) for c in previous.get("guarantees", {}))
             if previous.get("status") != "complete":  # killed: its record may lag behind
-                report.channels |= _channels_of(_dest(out, job) for job in present)
+                report.channels |= _channels_of(destination(out, job) for job in present)
         started = _now()
-        _write_record(record_path, _record(plan, options, pixelizer, report, started, "running"))
+        _write_record(record_path, _record(plan, options, report, started, "running"))
 
-        bar = _Progress(len(todo), stream, already=len(present))
+        bar = Progress(
+            len(todo), label="dp-pix", unit="file", stream=stream, initial=len(present),
+            enabled=None if stream is not None else False,
+        )
         for failure in plan.unlisted:
             bar.note(f"dp-pix: {failure.path}: {failure.reason}")
         t0 = time.perf_counter()
@@ -517,7 +516,7 @@ def run(
         status = "interrupted"
         try:
             if runner is None:
-                _run_jobs(work, todo, jobs, handle)
+                run_jobs(work, todo, jobs, handle)
             else:
                 runner(work, todo, handle)
             status = "complete"
@@ -525,13 +524,14 @@ def run(
             bar.close()
             report.seconds = time.perf_counter() - t0
             report.guarantees = {
-                c: pixelizer.describe(c)["guarantee"] for c in sorted(report.channels)
+                c: options.params.describe(c)["guarantee"] for c in sorted(report.channels)
             }
-            _write_record(record_path, _record(plan, options, pixelizer, report, started, status))
+            _write_record(record_path, _record(plan, options, report, started, status))
     return report
 
 
-def _dest(out: Path, job: Job) -> str:
+def destination(out: Path, job: Job) -> str:
+    """The output file of ``job`` under ``out``."""
     return os.path.join(out, *job.rel.split("/"))
 
 
@@ -550,7 +550,7 @@ def _privatize(job: Job, how: Privatize) -> tuple[Job, int | None, str | None]:
     except ValueError as exc:  # e.g. edges='crop' on an image smaller than a cell
         return job, None, str(exc)
     del image
-    dest = _dest(how.out, job)
+    dest = destination(how.out, job)
     channels = 1 if private.ndim == 2 else private.shape[2]
     try:
         os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -582,7 +582,7 @@ def _shape_of(path: str) -> tuple[int, int, int] | None:
         return None
 
 
-def _run_jobs(
+def run_jobs(
     work: Callable[[Job], Any],
     todo: Iterable[Job],
     workers: int,
@@ -670,7 +670,7 @@ def _check_existing(
             f"cannot resume into {out}: its {RECORD_NAME} is unreadable ({exc}); "
             "pass --overwrite to start again"
         ) from None
-    ours = _parameters(options, options.pixelizer())
+    ours = _parameters(options)
     if theirs != json.loads(json.dumps(ours)):
         diff = ", ".join(
             f"{k}: {theirs.get(k)!r} there, {ours[k]!r} now"
@@ -685,7 +685,7 @@ def _check_existing(
     return previous
 
 
-def _remove_stale_temps(out: Path, jobs: Iterable[Job]) -> None:
+def remove_stale_temps(out: Path, jobs: Iterable[Job]) -> None:
     """Remove the hidden temporary files that a killed run left beside its
     outputs; only those of this run's own output names (OUT is locked)."""
     names: dict[str, set[str]] = defaultdict(set)
@@ -732,22 +732,16 @@ def _locked(folder: Path) -> Iterator[None]:
 # --------------------------------------------------------------------- record
 
 
-def _parameters(options: Options, pixelizer: Any) -> dict[str, Any]:
+def _parameters(options: Options) -> dict[str, Any]:
     return {
-        "block": list(pixelizer.block),
-        "epsilon": pixelizer.epsilon,
-        "m": pixelizer.m,
-        "mechanism": pixelizer.mechanism,
-        "delta": pixelizer.delta,
-        "edges": pixelizer.edges,
-        "output": pixelizer.output,
+        **options.params.to_dict(),
         "format": options.format,
         "seeded": options.seed is not None,
     }
 
 
 def _record(
-    plan: Plan, options: Options, pixelizer: Any, report: Report, started: str, status: str
+    plan: Plan, options: Options, report: Report, started: str, status: str
 ) -> dict[str, Any]:
     return {
         "record": "dp-pix privacy record",
@@ -759,9 +753,11 @@ def _record(
         "started": started,
         "finished": None if status == "running" else _now(),
         "method": "DP-Pix (L. Fan, DBSec 2018) with exact discrete noise",
-        "parameters": _parameters(options, pixelizer),
+        "parameters": _parameters(options),
         "seed": _SEED_NOTE if options.seed is not None else "no seed: fresh OS randomness",
-        "guarantees": {str(c): _jsonable(pixelizer.describe(c)) for c in sorted(report.channels)},
+        "guarantees": {
+            str(c): _jsonable(options.params.describe(c)) for c in sorted(report.channels)
+        },
         "conversions": CONVERSIONS,
         "inputs": plan.inputs,
         "counts": {
@@ -810,80 +806,6 @@ def _listing(lines: list[str]) -> str:
     if len(lines) > _LIST_LIMIT:
         shown.append(f"  ... and {len(lines) - _LIST_LIMIT} more")
     return "\n".join(shown)
-
-
-class _Progress:
-    """A one-line progress bar on a terminal (files/s, ETA); silent otherwise.
-    ``note`` prints a line above the bar (or just the line, off a terminal)."""
-
-    def __init__(self, total: int, stream: IO[str] | None, already: int = 0) -> None:
-        self.total = total
-        self.stream = stream
-        self.live = bool(stream is not None and _isatty(stream) and total > 0)
-        self.done = 0
-        self.failed = 0
-        self.already = already
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-        self.drawn = False
-
-    def advance(self, failed: bool = False) -> None:
-        self.done += 1
-        self.failed += failed
-        now = time.perf_counter()
-        if self.live and (now - self.last >= 0.1 or self.done == self.total):
-            self.last = now
-            self._draw(now)
-
-    def note(self, text: str) -> None:
-        if self.stream is None:
-            return
-        if self.drawn:
-            self._write("\r\x1b[K")
-        self._write(text + "\n")
-        if self.drawn:
-            self._draw(time.perf_counter())
-
-    def close(self) -> None:
-        if self.drawn:
-            self._write("\r\x1b[K")
-            self.drawn = False
-
-    def _draw(self, now: float) -> None:
-        elapsed = max(now - self.t0, 1e-9)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else 0.0
-        tail = f" {self.done}/{self.total} {rate:,.1f} files/s ETA {_clock(eta)}"
-        if self.failed:
-            tail += f" {self.failed} failed"
-        if self.already:
-            tail += f" ({self.already} already done)"
-        width = shutil.get_terminal_size((80, 24)).columns - 1
-        bar_width = max(0, min(40, width - len(tail) - 3))
-        filled = bar_width * self.done // self.total
-        line = (f"[{'#' * filled}{'.' * (bar_width - filled)}]" if bar_width else "") + tail
-        self._write("\r" + line[:width] + "\x1b[K")
-        self.drawn = True
-
-    def _write(self, text: str) -> None:
-        assert self.stream is not None
-        encoding = getattr(self.stream, "encoding", None) or "utf-8"
-        self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
-        self.stream.flush()
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds + 0.5)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 if __name__ == "__main__":  # pragma: no cover

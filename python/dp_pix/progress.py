@@ -8,6 +8,7 @@ printed. ``dp-pix`` itself needs only numpy and Pillow.
 
 from __future__ import annotations
 
+import os
 import sys
 from types import TracebackType
 from typing import IO, Any
@@ -35,6 +36,13 @@ def _isatty(stream: IO[str] | None) -> bool:
         return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def _columns(stream: IO[str]) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 class Progress:
@@ -68,13 +76,18 @@ class Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
+                # A terminal that reports no size (a bare pty) gets 80 columns;
+                # tqdm would draw an empty bar.
+                sized = _columns(self.stream) > 0
                 self._bar = tqdm(
                     total=total,
                     desc=label or None,
                     unit=unit,
                     file=self.stream,
                     leave=False,
-                    dynamic_ncols=True,
+                    dynamic_ncols=sized,
+                    ncols=None if sized else 80,
+                    nrows=None if sized else 24,
                     mininterval=0.1,
                     smoothing=0.1,
                 )
@@ -94,6 +107,8 @@ class Progress:
                 extra = f", {self.already} already done" if self.already else ""
                 self._bar.set_postfix_str(f"{self.failed} failed{extra}", refresh=False)
             self._bar.update(n)
+            if self._bar.n >= self._bar.total:  # the last step is drawn, however fast
+                self._bar.refresh()
 
     def describe(self, label: str) -> None:
         if self._bar is not None:

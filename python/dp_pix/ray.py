@@ -50,9 +50,10 @@ except ImportError as _exc:  # pragma: no cover - the extra is missing
         f"dp_pix.ray needs Ray Data ({_exc}); install it with: pip install 'dp-pix[ray]'"
     ) from _exc
 
-import dp_pix
 from dp_pix import pipeline
+from dp_pix.api import Pixelizer
 from dp_pix.io import ImageReadError, read_image
+from dp_pix.params import Params
 
 __all__ = [
     "MAX_FILES_PER_TASK",
@@ -80,29 +81,22 @@ THREADS_PER_TASK = 4
 
 def privatize(
     ds: ray.data.Dataset,
+    params: Params,
     *,
-    block: Any,
-    epsilon: Any = None,
-    m: Any,
-    mechanism: str = "laplace",
-    delta: Any = None,
-    rho: Any = None,
-    edges: str = "partial",
-    output: str = "full",
-    seed: Any = None,
+    seed: int | None = None,
     column: str = "image",
     key: str = "path",
     batch_size: int | None = 16,
-    **map_batches_args: Any,
+    map_batches_args: dict[str, Any] | None = None,
 ) -> ray.data.Dataset:
-    """DP-Pix every image of ``ds`` (lazily, as Ray Datasets are).
+    """DP-Pix every image of ``ds`` with ``params`` (lazily, as Ray Datasets are).
 
     ``column`` holds uint8 images ``(H, W)`` or ``(H, W, C)``, of one size or
-    many. The parameters and the guarantee are those of ``dp_pix.Pixelizer``
-    (and of ``dp-pix pixelate``): each image on its own is ε-DP for any change
-    of up to ``m`` of its pixels. With ``seed``, the column ``key`` (str or
-    bytes, e.g. the ``path`` of ``read_images(..., include_paths=True)``)
-    names each image's noise stream; keys must be distinct.
+    many. The guarantee is that of ``params`` (``params.describe()``), as in
+    ``dp-pix pixelate``: each image on its own is protected for any change of
+    up to ``m`` of its pixels. With ``seed``, the column ``key`` (str or bytes,
+    e.g. the ``path`` of ``read_images(..., include_paths=True)``) names each
+    image's noise stream; keys must be distinct.
 
     The result has ``column`` privatized, an ``error`` column ("" or why that
     image failed, e.g. a dtype other than uint8 or ``edges='crop'`` on an
@@ -110,37 +104,28 @@ def privatize(
     column of ``ds`` unchanged: drop any that holds original pixels. Keep
     grey and colour images in separate columns or Datasets (or read them in
     one mode): where a column mixes them, Ray pads the grey ones to
-    ``(1, H, W)`` and those rows fail.
-    Further keyword arguments go to ``Dataset.map_batches`` (e.g.
-    ``concurrency``, ``num_cpus``).
+    ``(1, H, W)`` and those rows fail. ``map_batches_args`` go to
+    ``Dataset.map_batches`` (e.g. ``concurrency``, ``num_cpus``).
     """
-    pixelizer = dp_pix.Pixelizer(
-        block=block, epsilon=epsilon, m=m, mechanism=mechanism, delta=delta, rho=rho,
-        edges=edges, output=output, seed=seed,
-    )  # bad parameters fail here, before any task starts
+    pixelizer = Pixelizer(params, seed=seed)  # a bad seed fails here, before any task starts
     fn = functools.partial(_privatize_batch, pixelizer, column, key, seed is not None)
-    return ds.map_batches(fn, batch_format="numpy", batch_size=batch_size, **map_batches_args)
+    return ds.map_batches(
+        fn, batch_format="numpy", batch_size=batch_size, **(map_batches_args or {})
+    )
 
 
 def privatize_paths(
     paths: str | Sequence[str],
+    params: Params,
     *,
-    block: Any,
-    epsilon: Any = None,
-    m: Any,
-    mechanism: str = "laplace",
-    delta: Any = None,
-    rho: Any = None,
-    edges: str = "partial",
-    output: str = "full",
-    seed: Any = None,
+    seed: int | None = None,
     mode: str | None = None,
     batch_size: int | None = 16,
     read_args: dict[str, Any] | None = None,
-    **map_batches_args: Any,
+    map_batches_args: dict[str, Any] | None = None,
 ) -> ray.data.Dataset:
     """DP-Pix the image files at ``paths`` (files or folders, any filesystem
-    Ray Data reads): a Dataset of ``path``, ``image`` and ``error``.
+    Ray Data reads) with ``params``: a Dataset of ``path``, ``image`` and ``error``.
 
     Files are read with ``ray.data.read_binary_files`` (``read_args`` go
     there, e.g. ``file_extensions`` or ``filesystem``) and decoded by
@@ -153,16 +138,15 @@ def privatize_paths(
     keyed by ``path`` as Ray reports it. Write the result with
     ``ds.filter(...).write_images(...)`` or ``write_parquet``.
     """
-    pixelizer = dp_pix.Pixelizer(
-        block=block, epsilon=epsilon, m=m, mechanism=mechanism, delta=delta, rho=rho,
-        edges=edges, output=output, seed=seed,
-    )
+    pixelizer = Pixelizer(params, seed=seed)
     if mode not in (None, "L", "RGB"):
         raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
     args = {"include_paths": True, **(read_args or {})}
     files = ray.data.read_binary_files(paths if isinstance(paths, str) else list(paths), **args)
     fn = functools.partial(_decode_privatize_batch, pixelizer, mode, seed is not None)
-    return files.map_batches(fn, batch_format="numpy", batch_size=batch_size, **map_batches_args)
+    return files.map_batches(
+        fn, batch_format="numpy", batch_size=batch_size, **(map_batches_args or {})
+    )
 
 
 def _index_of(key: Any) -> int:
@@ -182,7 +166,7 @@ _PADDED_GREY = (
 )
 
 
-def _privatize_one(pixelizer: Any, image: Any, key: Any, seeded: bool) -> tuple[Any, str]:
+def _privatize_one(pixelizer: Pixelizer, image: Any, key: Any, seeded: bool) -> tuple[Any, str]:
     padded = isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[0] == 1
     if padded and image.shape[2] > 4:
         return None, _PADDED_GREY.format(*image.shape[1:])
@@ -205,7 +189,7 @@ def _column(images: list[Any]) -> np.ndarray:
 
 
 def _privatize_batch(
-    pixelizer: Any, column: str, key: str, seeded: bool, batch: dict[str, np.ndarray]
+    pixelizer: Pixelizer, column: str, key: str, seeded: bool, batch: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     if column not in batch:
         raise ValueError(f"the Dataset has no column {column!r}; pass column=NAME")
@@ -224,7 +208,7 @@ def _privatize_batch(
 
 
 def _decode_privatize_batch(
-    pixelizer: Any, mode: str | None, seeded: bool, batch: dict[str, np.ndarray]
+    pixelizer: Pixelizer, mode: str | None, seeded: bool, batch: dict[str, np.ndarray]
 ) -> dict[str, Any]:
     images: list[Any] = []
     errors: list[str] = []
@@ -272,7 +256,6 @@ def pixelate_paths(
     each); ``options.jobs``: the most tasks at once (default: as many as
     the cluster runs). Each task runs ``THREADS_PER_TASK`` threads.
     """
-    options.pixelizer()
     plan = pipeline.make_plan(inputs, out, options.format)
     return pipeline.run(
         plan,
@@ -311,7 +294,7 @@ def _run_on_ray(
     if work.overwrite:
         for job in todo:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(pipeline._dest(work.out, job))
+                os.unlink(pipeline.destination(work.out, job))
         work = dataclasses.replace(work, overwrite=False)
     started = _connect(address)
     try:
@@ -326,7 +309,7 @@ def _run_on_ray(
             for number, channels, reason in zip(batch["number"], batch["channels"], batch["reason"]):
                 handle((jobs[int(number)], int(channels) or None, str(reason) or None))
         # Every task is done: temporary files left are those of lost workers.
-        pipeline._remove_stale_temps(work.out, todo)
+        pipeline.remove_stale_temps(work.out, todo)
     finally:
         if started:
             ray.shutdown()
@@ -341,7 +324,7 @@ def _work_batch(work: pipeline.Privatize, batch: dict[str, np.ndarray]) -> dict[
     """One Ray task: the single-process engine's thread pool on a part of the jobs."""
     jobs = [_job(batch, i) for i in range(len(batch["number"]))]
     results: list[tuple[pipeline.Job, int | None, str | None]] = []
-    pipeline._run_jobs(work, jobs, THREADS_PER_TASK, results.append)
+    pipeline.run_jobs(work, jobs, THREADS_PER_TASK, results.append)
     return {
         "number": np.array([job.number for job, _, _ in results], dtype=np.int64),
         "channels": np.array([c or 0 for _, c, _ in results], dtype=np.int64),  # 0: failed

@@ -1,24 +1,26 @@
 """The public API of dp_pix on the pure-Python/numpy reference core.
 
-Same functions, same validation, same guarantee as ``dp_pix`` — computed by
-``dp_pix._reference`` (numpy for the pixels, exact samplers on Python integers
-for the noise) instead of the Rust extension. It is the cross-check of the
-compiled core and imports without it. Slow; seeded output differs from the
-Rust core's bytes (different generators), never in distribution.
+Same functions, same parameters (:class:`dp_pix.Params`), same guarantee as
+``dp_pix`` — computed by ``dp_pix._reference`` (numpy for the pixels, exact
+samplers on Python integers for the noise) instead of the Rust extension. It
+is the cross-check of the compiled core and imports without it. Slow; seeded
+output differs from the Rust core's bytes (different generators), never in
+distribution.
 """
 
 from __future__ import annotations
 
-from dp_pix import _reference
-from dp_pix._api import bind
-from dp_pix._reference import bernoulli, bernoulli_exp, discrete_gaussian, discrete_laplace
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, overload
 
-_api = bind(_reference)
-dp_pixelate = _api["dp_pixelate"]
-dp_pixelate_batch = _api["dp_pixelate_batch"]
-pixelate = _api["pixelate"]
-noisy_pixelate = _api["noisy_pixelate"]
-Pixelizer = _api["Pixelizer"]
+from dp_pix import _reference, api
+from dp_pix._reference import bernoulli, bernoulli_exp, discrete_gaussian, discrete_laplace
+from dp_pix.api import Image
+from dp_pix.backend import Core
+from dp_pix.params import Edges, Output, Params, ParamsArgs
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "Pixelizer",
@@ -31,3 +33,75 @@ __all__ = [
     "noisy_pixelate",
     "pixelate",
 ]
+
+
+# TEMP-ADAPTER (delete with the merge of the one-entry-point binding)
+from dp_pix.backend import _Adapter  # noqa: E402
+
+_reference = _reference if hasattr(_reference, "sample") else _Adapter(_reference)  # type: ignore[assignment]
+
+
+class Pixelizer(api.Pixelizer):
+    __doc__ = api.Pixelizer.__doc__
+    core: ClassVar[Core] = _reference
+
+
+def dp_pixelate(
+    image: Image,
+    params: Params | None = None,
+    /,
+    *,
+    seed: int | None = None,
+    **kwargs: Unpack[ParamsArgs],
+) -> Image:
+    """:func:`dp_pix.dp_pixelate` on the reference core."""
+    return Pixelizer(params, seed=seed, **kwargs)(image)
+
+
+@overload
+def dp_pixelate_batch(
+    images: Image, params: Params | None = None, /, *, seed: int | None = None,
+    **kwargs: Unpack[ParamsArgs],
+) -> Image: ...
+@overload
+def dp_pixelate_batch(
+    images: Sequence[Image], params: Params | None = None, /, *, seed: int | None = None,
+    **kwargs: Unpack[ParamsArgs],
+) -> list[Image]: ...
+
+
+def dp_pixelate_batch(
+    images: Image | Sequence[Image],
+    params: Params | None = None,
+    /,
+    *,
+    seed: int | None = None,
+    **kwargs: Unpack[ParamsArgs],
+) -> Image | list[Image]:
+    """:func:`dp_pix.dp_pixelate_batch` on the reference core."""
+    return Pixelizer(params, seed=seed, **kwargs).batch(images)
+
+
+def pixelate(
+    image: Image, *, block: int | tuple[int, int], edges: Edges = "partial",
+    output: Output = "full",
+) -> Image:
+    """:func:`dp_pix.pixelate` (the mosaic, NOT private) on the reference core."""
+    return api.mosaic(_reference, image, block=block, edges=edges, output=output)
+
+
+def noisy_pixelate(
+    image: Image,
+    *,
+    block: int | tuple[int, int],
+    sigma: float,
+    noise: str = "gaussian",
+    edges: Edges = "partial",
+    output: Output = "full",
+    seed: int | None = None,
+) -> Image:
+    """:func:`dp_pix.noisy_pixelate` (NOT private) on the reference core."""
+    return api.noisy_mosaic(
+        _reference, image, block=block, sigma=sigma, noise=noise, edges=edges,
+        output=output, seed=seed,
+    )

@@ -1,0 +1,120 @@
+"""Which core computes: the compiled extension, or its pure-Python twin.
+
+``CORE`` is the module that implements the kernel contract
+(``docs/kernel-contract.md``): ``dp_pix._dp_pix`` (Rust) when it loads, else
+``dp_pix._reference`` (exact, slow), with a ``RuntimeWarning``. ``BACKEND``
+names it. :class:`Core` is the contract as a typing protocol; both modules
+satisfy it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal, Protocol, TypeAlias, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["BACKEND", "CORE", "Core", "NoiseSpec", "SamplerSpec"]
+
+U8: TypeAlias = npt.NDArray[np.uint8]
+I64: TypeAlias = npt.NDArray[np.int64]
+
+#: Exact noise on the cell sums: scale (Laplace) or variance (Gaussian) num/den.
+SamplerSpec: TypeAlias = Union[
+    tuple[Literal["laplace"], int, int], tuple[Literal["gaussian"], int, int]
+]
+#: What the core adds to each cell (see the kernel contract); None: the mosaic.
+NoiseSpec: TypeAlias = Union[
+    None,
+    tuple[Literal["laplace"], int, int],
+    tuple[Literal["gaussian"], int, int],
+    tuple[Literal["float-gaussian"], float],
+    tuple[Literal["float-laplace"], float],
+    tuple[Literal["given"], I64],
+]
+
+
+class Core(Protocol):
+    """The kernel contract (``docs/kernel-contract.md``)."""
+
+    def pixelate(
+        self,
+        images: U8,
+        block_h: int,
+        block_w: int,
+        edges: str,
+        output: str,
+        noise: NoiseSpec,
+        seed: bytes | None,
+        image_offset: int,
+        /,
+    ) -> U8: ...
+
+    def sample(self, noise: SamplerSpec, n: int, seed: bytes | None, /) -> I64: ...
+
+    def l1_sensitivity(self, m: int, channels: int, /) -> int: ...
+
+    def l2_sensitivity_sq(self, m: int, channels: int, block_h: int, block_w: int, /) -> int: ...
+
+    def laplace_scale(self, epsilon: float, sensitivity: int, /) -> tuple[int, int]: ...
+
+    def gaussian_sigma2(self, rho: float, l2_sq: int, /) -> tuple[int, int]: ...
+
+    def delta_for(self, rho: float, epsilon: float, /) -> float: ...
+
+    def rho_for(self, epsilon: float, delta: float, /) -> float: ...
+
+    def epsilon_for(self, rho: float, delta: float, /) -> float: ...
+
+
+def _load() -> tuple[Core, Literal["rust", "reference"]]:
+    try:
+        from dp_pix import _dp_pix
+
+        return _dp_pix, "rust"
+    except ImportError as exc:
+        warnings.warn(
+            f"dp_pix: the compiled extension could not be loaded ({exc}); falling back to "
+            "the pure-Python reference, which is exact but slow",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        from dp_pix import _reference
+
+        return _reference, "reference"
+
+
+CORE, BACKEND = _load()
+
+
+# TEMP-ADAPTER: the old five-function contract behind the new one, until the
+# binding with one entry point lands. Delete with the merge.
+class _Adapter:
+    def __init__(self, old: object) -> None:
+        self._old = old
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._old, name)
+
+    def pixelate(self, images, bh, bw, edges, output, noise, seed, offset):  # type: ignore[no-untyped-def]
+        o = self._old
+        if noise is None:
+            return o.pixelate(images, bh, bw, edges, output)
+        kind = noise[0]
+        if kind == "given":
+            return o.pixelate_with_noise(images, bh, bw, edges, output, noise[1])
+        if kind == "laplace":
+            return o.dp_pixelate_laplace(images, bh, bw, edges, output, noise[1], noise[2], seed, offset)
+        if kind == "gaussian":
+            return o.dp_pixelate_gaussian(images, bh, bw, edges, output, noise[1], noise[2], seed, offset)
+        return o.noisy_pixelate(images, bh, bw, edges, output, noise[1], kind[6:], seed, offset)
+
+    def sample(self, noise, n, seed):  # type: ignore[no-untyped-def]
+        if noise[0] == "laplace":
+            return self._old.sample_discrete_laplace(noise[1], noise[2], n, seed)
+        return self._old.sample_discrete_gaussian(noise[1], noise[2], n, seed)
+
+
+if not hasattr(CORE, "sample"):
+    CORE = _Adapter(CORE)  # type: ignore[assignment]
