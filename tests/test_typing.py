@@ -41,7 +41,7 @@ def test_mypy_sees_the_signatures(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, check=False,
     )
     out = done.stdout
-    revealed = [line.split("Revealed type is ", 1)[1] for line in out.splitlines()
+    revealed = [line.split("Revealed type is ", 1)[1].strip('"') for line in out.splitlines()
                 if "Revealed type is" in line]
     assert len(revealed) == 4, out
     fn, params, batch, listed = revealed
