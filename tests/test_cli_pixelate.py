@@ -159,7 +159,9 @@ def test_folder_tree_is_mirrored_with_unicode_names(tmp_path):
         assert not np.array_equal(private, array)
     rec = record(out)
     assert rec["counts"]["written"] == 4 and rec["counts"]["failed"] == 0
-    assert rec["ignored"] == [str(Path("photos") / "notes.txt")]
+    assert rec["ignored"] == [
+        str(Path("photos") / ".hidden.png") + " (hidden)", str(Path("photos") / "notes.txt")
+    ]
     assert "4 written" in proc.stdout and "dp-pix.json" in proc.stdout
     assert proc.stderr == ""  # quiet off a terminal: no progress bar
 
@@ -244,6 +246,7 @@ def test_bad_files_are_reported_and_the_run_goes_on(tmp_path):
         "written": 1,
         "already_present": 0,
         "failed": 4,
+        "not_done": 0,
         "ignored": 0,
     }
 
@@ -461,6 +464,7 @@ def test_privacy_record(tmp_path):
         "written": 2,
         "already_present": 0,
         "failed": 1,
+        "not_done": 0,
         "ignored": 0,
     }
     assert rec["failures"][0]["path"] == str(Path("in") / "broken.png")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -41,14 +40,29 @@ def cluster():
     """A local Ray instance with 2 CPUs; its address, for other processes to join."""
     if ray is None:
         pytest.skip("Ray is not installed: pip install 'dp-pix[ray]'")
-    # a new instance, never a cluster that happens to run on this machine
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    from dp_pix import ray as dp_ray
+
+    # a new instance on loopback, never a cluster that happens to run on this machine
+    dp_ray.init_local(num_cpus=2)
     # Workers cannot import this test module: ship its classes by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+
+
+def test_local_instance_listens_on_loopback_only(cluster):
+    """Every socket the Ray processes listen on is on 127.0.0.1 (or ::1)."""
+    psutil = pytest.importorskip("psutil")
+    ours = {p.pid for p in psutil.Process().children(recursive=True)} | {os.getpid()}
+    listening = [
+        c.laddr for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in ours
+    ]
+    assert listening, "no listening socket found: the check would be vacuous"
+    loopback = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+    assert all(addr.ip in loopback for addr in listening), listening
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typing import Any
 
 import dp_pix
 from dp_pix.params import Mechanism
+from dp_pix.progress import escape_controls
 
 PROG = "dp-pix"
 
@@ -336,6 +337,11 @@ def _add_pixelate(subparsers: Any) -> None:
         "secret key, never use one for a real release; not stored in the record "
         "(default: fresh randomness from the OS)",
     )
+    p.add_argument(
+        "--max-pixels", type=positive_int, default=None, metavar="N",
+        help="images with more pixels fail (a guard against decompression bombs) "
+        f"(default: Pillow's limit, {_pillow_limit():,})",
+    )
     existing = p.add_mutually_exclusive_group()
     existing.add_argument(
         "--skip-existing", action="store_true",
@@ -347,8 +353,23 @@ def _add_pixelate(subparsers: Any) -> None:
     p.set_defaults(run=_run_pixelate)
 
 
+def _pillow_limit() -> int:
+    from PIL import Image
+
+    return int(Image.MAX_IMAGE_PIXELS or 0)
+
+
 def _run_pixelate(args: argparse.Namespace) -> int:
+    import warnings
+
+    from PIL import Image
+
     from dp_pix import pipeline
+
+    # A large image fails with its name instead of a bare warning on stderr.
+    if args.max_pixels is not None:
+        Image.MAX_IMAGE_PIXELS = args.max_pixels
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
     if args.mechanism == "laplace" and (args.delta is not None or args.rho is not None):
         raise CommandError(
@@ -384,19 +405,34 @@ def _run_pixelate(args: argparse.Namespace) -> int:
             )
     except pipeline.RefusedError as exc:
         raise CommandError(f"refused, nothing written: {exc}", EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        _print(
+            f"{PROG}: interrupted; the files written so far are whole. Run the same command "
+            "with --skip-existing to finish", file=sys.stderr,
+        )
+        raise
 
     counts = [f"{report.written} written"]
     if report.present:
         counts.append(f"{report.present} already present")
     counts.append(f"{len(report.failures)} failed")
+    if report.remaining:
+        counts.append(f"{report.remaining} not done")
     if report.ignored:
-        counts.append(f"{len(report.ignored)} non-image files ignored")
+        counts.append(f"{len(report.ignored)} other files ignored")
     rate = report.written / report.seconds if report.seconds > 0 else 0.0
     _print(f"{PROG} pixelate: {', '.join(counts)} in {report.seconds:.1f} s ({rate:.1f} files/s)")
     for channels, guarantee in report.guarantees.items():
         kind = "grey" if channels == 1 else f"{channels}-channel"
         _print(f"  {kind} images: {guarantee}")
     _print(f"privacy record: {report.record}")
+    if report.status == "out of space":
+        _print(
+            f"{PROG}: stopped: the disk holding OUT is full. Free some space, then run the same "
+            "command with --skip-existing to finish",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     if report.failures:
         _print(
             f"{PROG}: {len(report.failures)} file(s) failed; see above or {report.record}",
@@ -710,6 +746,8 @@ def write_atomically(path: Path, data: bytes, *, overwrite: bool) -> None:
 
 def _print(text: str, file: Any = None) -> None:
     stream = sys.stdout if file is None else file
+    # A control character (from a file name, say) must not forge or hide a line.
+    text = "\n".join(escape_controls(line) for line in text.split("\n"))
     encoding = getattr(stream, "encoding", None) or "utf-8"
     try:
         text.encode(encoding)

@@ -177,8 +177,11 @@ def _read(fp: IO[bytes], name: str, mode: str | None, keep_alpha: bool) -> np.nd
             return np.array(im, dtype=np.uint8, copy=True, order="C")
     except ImageReadError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(name, f"{exc} (raise PIL.Image.MAX_IMAGE_PIXELS to allow it)") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning arrives here when it is an error (as ``dp-pix pixelate`` sets it).
+        raise ImageReadError(
+            name, f"{exc} (dp-pix pixelate --max-pixels, or PIL.Image.MAX_IMAGE_PIXELS, allows it)"
+        ) from exc
     except MemoryError:
         raise
     except Exception as exc:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import itertools
 import json
@@ -59,7 +60,7 @@ import dp_pix
 from dp_pix.api import Pixelizer
 from dp_pix.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_bytes, write_image
 from dp_pix.params import Params, check_int, seed_bytes
-from dp_pix.progress import Progress
+from dp_pix.progress import Progress, printable_line
 
 __all__ = [
     "FORMATS",
@@ -84,6 +85,12 @@ __all__ = [
 ]
 
 RECORD_NAME = "dp-pix.json"
+# Space kept beside the record while a run writes (a hidden file, removed at
+# the end), so that the final record fits even when the images fill the disk.
+RESERVE_NAME = ".dp-pix.json.reserve"
+# The reason of a failure that stops the run: the file system is full.
+OUT_OF_SPACE = "out of space: "
+_NO_SPACE = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e)
 RECORD_SCHEMA = 1
 FORMATS = ("png", "jpeg", "same")
 EXISTING = ("refuse", "skip", "overwrite")
@@ -209,33 +216,33 @@ def make_plan(
         text = os.fspath(given)
         path = Path(text)
         if not os.path.lexists(path):
-            raise RefusedError(f"{_printable(text)}: no such file or folder")
+            raise RefusedError(f"{_shown(text)}: no such file or folder")
         real = path.resolve()
         if real == out_real:
             raise RefusedError(
-                f"OUT {_printable(str(out_path))} is the input {_printable(text)} itself; "
+                f"OUT {_shown(str(out_path))} is the input {_shown(text)} itself; "
                 "write to a new folder"
             )
         if path.is_dir():
             if out_real.is_relative_to(real):
                 raise RefusedError(
-                    f"OUT {_printable(str(out_path))} is inside the input folder "
-                    f"{_printable(text)}; dp-pix never writes into its inputs: "
+                    f"OUT {_shown(str(out_path))} is inside the input folder "
+                    f"{_shown(text)}; dp-pix never writes into its inputs: "
                     "choose an OUT outside it"
                 )
             is_dir = True
         elif path.is_file():
             is_dir = False
         else:
-            raise RefusedError(f"{_printable(text)} is not a regular file or a folder")
+            raise RefusedError(f"{_shown(text)} is not a regular file or a folder")
         if real.is_relative_to(out_real):
             raise RefusedError(
-                f"the input {_printable(text)} is inside OUT {_printable(str(out_path))}; "
+                f"the input {_shown(text)} is inside OUT {_shown(str(out_path))}; "
                 "dp-pix never writes over or beside its inputs: choose another OUT"
             )
         roots.append((text, real, is_dir))
     if out_path.exists() and not out_path.is_dir():
-        raise RefusedError(f"OUT {_printable(str(out_path))} is a file; -o must name a folder")
+        raise RefusedError(f"OUT {_shown(str(out_path))} is a file; -o must name a folder")
 
     plan = Plan(inputs=[_printable(os.fspath(i)) for i in inputs], out=out_path, jobs=[])
     # (source key, rel, source, shown): the key identifies the file read (resolved path)
@@ -250,20 +257,24 @@ def make_plan(
             # Only a link can lead into OUT: no input folder contains OUT.
             if is_link and Path(key).is_relative_to(out_real):
                 raise RefusedError(
-                    f"{_printable(source)} is a link into OUT {_printable(str(out_path))}; "
+                    f"{_shown(source)} is a link into OUT {_shown(str(out_path))}; "
                     "choose another OUT"
                 )
             found.append((key, rel, source, _printable(source)))
 
-    # The same file reached twice: one output is fine, two would publish two
-    # independent noisy copies of one image and spend epsilon twice.
-    by_key: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
+    # The same file reached twice — by two names, a link, or a hard link (one
+    # inode): one output is fine, two would publish two independent noisy
+    # copies of one image and spend epsilon twice.
+    by_key: dict[Any, dict[str, tuple[str, str]]] = defaultdict(dict)
+    named: dict[Any, str] = {}
     for key, rel, source, shown in found:
-        by_key[key].setdefault(rel, (source, shown))
-    twice = [(key, rels) for key, rels in by_key.items() if len(rels) > 1]
+        identity = _identity(key)
+        named.setdefault(identity, key)
+        by_key[identity].setdefault(rel, (source, shown))
+    twice = [(named[key], rels) for key, rels in by_key.items() if len(rels) > 1]
     if twice:
         lines = [
-            f"  {_printable(key)} -> " + ", ".join(sorted(_printable(r) for r in rels))
+            f"  {_shown(key)} -> " + ", ".join(sorted(_shown(r) for r in rels))
             for key, rels in twice
         ]
         raise RefusedError(
@@ -282,7 +293,7 @@ def make_plan(
     clashes = [group for group in by_rel.values() if len(group) > 1]
     if clashes:
         lines = [
-            f"  {_printable(group[0][0])} <- " + ", ".join(sorted(s for _, _, s in group))
+            f"  {_shown(group[0][0])} <- " + ", ".join(sorted(printable_line(s) for _, _, s in group))
             for group in clashes
         ]
         raise RefusedError(
@@ -315,7 +326,7 @@ def _check_indices(jobs: Sequence[Job]) -> None:
     same = [group for group in by_index.values() if len(group) > 1]
     if same:
         lines = [
-            f"  {group[0].stream}: " + ", ".join(_printable(j.rel) for j in group)
+            f"  {group[0].stream}: " + ", ".join(_shown(j.rel) for j in group)
             for group in same
         ]
         raise RefusedError(
@@ -324,6 +335,16 @@ def _check_indices(jobs: Sequence[Job]) -> None:
             + _listing(lines)
             + "\nrename one of each group (the index is a hash of the output path)"
         )
+
+
+def _identity(path: str) -> Any:
+    """What makes two paths one file: (device, inode), or the resolved path
+    where the file system has no inode numbers."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path
+    return (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path)
 
 
 def _walk(top: str, top_real: str, plan: Plan) -> Iterator[tuple[str, str, list[str], bool]]:
@@ -342,6 +363,7 @@ def _walk(top: str, top_real: str, plan: Plan) -> Iterator[tuple[str, str, list[
             continue
         for entry in entries:
             if entry.name.startswith("."):
+                plan.ignored.append(_printable(os.path.join(folder, entry.name)) + " (hidden)")
                 continue
             source = os.path.join(folder, entry.name)
             try:
@@ -432,10 +454,22 @@ class Report:
     seconds: float = 0.0
     record: Path | None = None
     guarantees: dict[int, str] = field(default_factory=dict)
+    # "complete", "interrupted" (Ctrl-C, a crash) or "out of space": the run
+    # stopped at the first file that did not fit, since every later one would fail too.
+    status: str = "running"
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and self.status == "complete"
+
+    @property
+    def remaining(self) -> int:
+        """Planned files neither written, kept nor failed: left for --skip-existing."""
+        return self.planned - self.written - self.present - len(self.failures)
+
+
+class _OutOfSpace(Exception):
+    """The file system holding OUT is full: stop the run (every file would fail)."""
 
 
 def pixelate_paths(
@@ -481,7 +515,12 @@ def run(
         todo = [job for job in plan.jobs if job.number not in skip]
         remove_stale_temps(out, plan.jobs)
 
-        report = Report(planned=len(plan.jobs), present=len(present), ignored=plan.ignored)
+        # Entries the walk found but could not read are failures of the plan:
+        # planned = written + already present + failed once the run is complete.
+        report = Report(
+            planned=len(plan.jobs) + len(plan.unlisted), present=len(present),
+            ignored=plan.ignored,
+        )
         report.failures.extend(plan.unlisted)
         report.record = record_path
         if previous is not None:  # resuming: the kept outputs' channel counts
@@ -489,7 +528,8 @@ def run(
             if previous.get("status") != "complete":  # killed: its record may lag behind
                 report.channels |= _channels_of(destination(out, job) for job in present)
         started = _now()
-        _write_record(record_path, _record(plan, options, report, started, "running"))
+        record = _RecordFile(record_path, len(plan.jobs) + len(plan.unlisted))
+        record.start(_record(plan, options, report, started, "running"))
 
         bar = Progress(
             len(todo), label="dp-pix", unit="file", stream=stream, initial=len(present),
@@ -505,6 +545,14 @@ def run(
 
         def handle(result: tuple[Job, int | None, str | None]) -> None:
             job, channels, reason = result
+            if reason is not None and reason.startswith(OUT_OF_SPACE):
+                # Not this file's fault: it stays to do (--skip-existing), and
+                # the run stops, since every later file would fail the same way.
+                if report.status != "out of space":
+                    report.status = "out of space"
+                    bar.note(f"dp-pix: {reason[len(OUT_OF_SPACE):]}")
+                    raise _OutOfSpace()
+                return
             if reason is None:
                 report.written += 1
                 report.channels.add(channels)  # type: ignore[arg-type]
@@ -513,20 +561,22 @@ def run(
                 bar.note(f"dp-pix: {job.shown}: {reason}")
             bar.advance(failed=reason is not None)
 
-        status = "interrupted"
+        report.status = "interrupted"
         try:
             if runner is None:
                 run_jobs(work, todo, jobs, handle)
             else:
                 runner(work, todo, handle)
-            status = "complete"
+            report.status = "complete"
+        except _OutOfSpace:
+            pass
         finally:
             bar.close()
             report.seconds = time.perf_counter() - t0
             report.guarantees = {
                 c: options.params.describe(c)["guarantee"] for c in sorted(report.channels)
             }
-            _write_record(record_path, _record(plan, options, report, started, status))
+            record.finish(_record(plan, options, report, started, report.status))
     return report
 
 
@@ -568,7 +618,11 @@ def _privatize(job: Job, how: Privatize) -> tuple[Job, int | None, str | None]:
                 "pass --overwrite to replace it"
             ),
         )
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            return job, None, f"{OUT_OF_SPACE}cannot write {_printable(dest)}: {exc.strerror}"
+        return job, None, f"cannot write {_printable(dest)}: {exc}"
+    except ValueError as exc:
         return job, None, f"cannot write {_printable(dest)}: {exc}"
     return job, channels, None
 
@@ -639,7 +693,7 @@ def _check_existing(
     the outputs there already); return the record of the earlier run that
     ``--skip-existing`` resumes, if any."""
     has_record = os.path.lexists(record_path)
-    out = _printable(str(plan.out))
+    out = _shown(str(plan.out))
     if options.existing == "overwrite":
         return None
     if options.existing == "refuse":
@@ -647,7 +701,7 @@ def _check_existing(
             names = ([RECORD_NAME] if has_record else []) + existing
             raise RefusedError(
                 f"OUT {out} already holds {len(names)} of this run's output files:\n"
-                + _listing([f"  {_printable(n)}" for n in names])
+                + _listing([f"  {_shown(n)}" for n in names])
                 + "\npass --skip-existing to resume an interrupted run, --overwrite to "
                 "replace them, or choose another OUT"
             )
@@ -658,7 +712,7 @@ def _check_existing(
             raise RefusedError(
                 f"OUT {out} holds {len(existing)} of this run's output files but no "
                 f"{RECORD_NAME}, so nothing shows they are private:\n"
-                + _listing([f"  {_printable(n)}" for n in existing])
+                + _listing([f"  {_shown(n)}" for n in existing])
                 + "\npass --overwrite to replace them, or choose another OUT"
             )
         return None
@@ -709,24 +763,42 @@ def remove_stale_temps(out: Path, jobs: Iterable[Job]) -> None:
 
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (POSIX): two runs never write to
-    one OUT at once. The kernel drops the lock when a process dies."""
+    """Hold an exclusive lock on ``folder`` and a shared lock on each folder
+    above it (POSIX): two runs never write to one OUT at once, and a run into
+    a folder inside another run's OUT (or around it) is refused too, so one
+    folder never mixes two guarantees. The kernel drops the locks when a
+    process dies."""
     try:
         import fcntl
     except ImportError:  # Windows: no lock
         yield
         return
-    fd = os.open(folder, os.O_RDONLY)
+    real = folder.resolve()
+    fds: list[int] = []
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RefusedError(
-                f"another dp-pix run is writing to {_printable(str(folder))}; wait for it to end"
-            ) from None
+        for path, mode in [(real, fcntl.LOCK_EX)] + [(p, fcntl.LOCK_SH) for p in real.parents]:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:  # a folder above that cannot be opened: nothing to lock there
+                continue
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if path == real:  # a run into OUT, or into a folder inside it
+                    why = f"another dp-pix run is writing to {_shown(str(folder))} or inside it"
+                else:
+                    why = f"another dp-pix run is writing to {_shown(str(path))}, which holds OUT"
+                raise RefusedError(
+                    f"{why}; wait for it to end, or choose another OUT (one folder never "
+                    "mixes the outputs of two runs)"
+                ) from None
+            except OSError:  # a file system without flock on folders
+                continue
         yield
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
 
 # --------------------------------------------------------------------- record
@@ -765,6 +837,7 @@ def _record(
             "written": report.written,
             "already_present": report.present,
             "failed": len(report.failures),
+            "not_done": report.remaining,  # left for --skip-existing (a run that stopped)
             "ignored": len(report.ignored),
         },
         # sorted: the record does not depend on the order in which files finished
@@ -783,10 +856,62 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _write_record(path: Path, record: dict[str, Any]) -> None:
-    """Replace ``path`` atomically."""
-    data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    write_bytes(path, data, overwrite=True)
+class _RecordFile:
+    """The privacy record of a run, ``OUT/dp-pix.json``, that tells the truth
+    even when the images fill the disk.
+
+    ``start`` writes the first record and a hidden reserve file beside it (a
+    run that cannot is refused before any image is written); ``finish`` frees
+    the reserve and writes the final record in its place, atomically. If even
+    that does not fit, the list of failures is cut (their number stays) until
+    it does.
+    """
+
+    _PER_ENTRY = 256  # bytes kept per planned file, for its failure line
+    _MAX = 4 << 20
+
+    def __init__(self, path: Path, entries: int) -> None:
+        self.path = path
+        self.reserve = path.with_name(RESERVE_NAME)
+        self.size = min(self._MAX, (64 << 10) + self._PER_ENTRY * entries)
+
+    def start(self, record: dict[str, Any]) -> None:
+        try:
+            write_bytes(self.path, _encode(record), overwrite=True)
+            with open(self.reserve, "wb") as fp:
+                fp.write(bytes(self.size))
+                fp.flush()
+                os.fsync(fp.fileno())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(self.reserve)
+            if exc.errno in _NO_SPACE:
+                raise RefusedError(
+                    f"no space for the privacy record in OUT {_shown(str(self.path.parent))}: "
+                    "free some space first"
+                ) from None
+            raise
+
+    def finish(self, record: dict[str, Any]) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.reserve)
+        failures = record["failures"]
+        keep = len(failures)
+        while True:
+            if keep < len(failures):
+                record = {**record, "failures": failures[:keep],
+                          "failures_not_listed": len(failures) - keep}
+            try:
+                write_bytes(self.path, _encode(record), overwrite=True)
+                return
+            except OSError as exc:
+                if exc.errno not in _NO_SPACE or keep == 0:
+                    raise
+                keep //= 2
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _now() -> str:
@@ -794,6 +919,12 @@ def _now() -> str:
 
 
 # ------------------------------------------------------------------- helpers
+
+
+def _shown(text: str) -> str:
+    """``text`` for a message on the terminal: printable, control characters
+    (a newline in a file name could forge a line) escaped."""
+    return printable_line(_printable(text))
 
 
 def _printable(text: str) -> str:

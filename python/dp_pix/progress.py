@@ -13,17 +13,24 @@ import sys
 from types import TracebackType
 from typing import IO, Any
 
-__all__ = ["Progress", "printable_line"]
+__all__ = ["Progress", "escape_controls", "printable_line"]
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control and other unprintable characters as ``\\n``,
+    ``\\xNN``, ``\\uNNNN``: a newline or an escape sequence in a file name
+    must not forge or hide a line on a terminal."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def printable_line(text: str, stream: IO[str] | None = None) -> str:
     """``text`` safe to print on one line of ``stream``: control characters
-    (a newline or an escape sequence in a file name could forge or hide a
-    line) as ``\\xNN``, and what the stream's encoding lacks as ``\\uNNNN``."""
-    cleaned = "".join(
-        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-        for ch in text
-    )
+    escaped (:func:`escape_controls`), and what the stream's encoding lacks as
+    ``\\uNNNN``."""
+    cleaned = escape_controls(text)
     encoding = getattr(stream, "encoding", None) or "utf-8"
     try:
         return cleaned.encode(encoding, "backslashreplace").decode(encoding)

@@ -61,6 +61,7 @@ __all__ = [
     "THREADS_PER_TASK",
     "pixelate_paths",
     "privatize",
+    "init_local",
     "privatize_paths",
     "runner",
 ]
@@ -358,12 +359,54 @@ def _job(batch: dict[str, np.ndarray], i: int) -> pipeline.Job:
     )
 
 
+def init_local(**init_args: Any) -> None:
+    """Start a new local Ray instance that listens on 127.0.0.1 only (never on
+    the host's network address): what ``dp-pix pixelate --ray`` starts when no
+    cluster is given or found. ``init_args`` go to ``ray.init`` (e.g.
+    ``num_cpus``)."""
+    _loopback_only()
+    args = {"include_dashboard": False, "logging_level": logging.WARNING, **init_args}
+    ray.init(address="local", **args)
+
+
+def _loopback_only() -> None:
+    """Make Ray use 127.0.0.1 as this node's address, so that its servers bind
+    to loopback. Ray binds to the node address; it turns a requested 127.0.0.1
+    into the host's address unless clustering is off, which this switch does
+    for this process (read at call time) and for the processes it starts
+    (read from the environment)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
 def _connect(address: str | None) -> bool:
-    """Join or start Ray; True when this call started it (then shut it down)."""
+    """Join or start Ray; True when this call started or joined it (then shut
+    it down). No address: $RAY_ADDRESS, else a cluster started on this
+    machine, else a new local instance on loopback."""
     _quiet_data()
     if ray.is_initialized():
         return False
-    ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False)
+    args: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None:
+        try:
+            ray.init(address="auto", **args)
+            return True
+        except ConnectionError:
+            address = "local"
+    if address == "local":
+        init_local()
+        return True
+    if _is_loopback(address):  # a cluster on loopback: join it on loopback too
+        _loopback_only()
+    ray.init(address=address, **args)
     return True
 
 
