@@ -8,4 +8,7 @@ pub mod mechanism;
 pub mod noise;
 mod py;
 
+#[cfg(test)]
+mod digests;
+
 pub use error::{Error, Result};
