@@ -11,7 +11,7 @@
 use ndarray::{Array4, ShapeBuilder};
 
 use crate::grid::{self, Edges, Noise, Output};
-use crate::noise::{self, Key, Ratio};
+use crate::samplers::{self as noise, Key, Ratio};
 
 /// FNV-1a, 64 bits.
 struct Fnv(u64);

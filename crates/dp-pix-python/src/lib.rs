@@ -1,25 +1,22 @@
-//! The PyO3 layer: arrays in, GIL released, arrays out, errors mapped.
+//! The PyO3 binding of dp-pix: arrays in, GIL released, arrays out. The only
+//! crate that imports pyo3 and numpy.
 //!
 //! The public Python API (`dp_pix._api`) validates every argument before calling
 //! here; these wrappers still refuse what would be unsafe to compute, with the
 //! core's messages.
 
 use numpy::{IntoPyArray, PyArray1, PyArray4, PyReadonlyArray4};
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::grid::{self, Edges, Noise, Output};
-use crate::mechanism;
-use crate::noise::{self, Key, Ratio};
-use crate::Error;
+use dp_pix_core::calibrate as mechanism;
+use dp_pix_core::grid::{self, Edges, Noise, Output};
+use dp_pix_core::samplers::{self as noise, Key, Ratio};
 
-fn to_py(err: Error) -> PyErr {
-    match err {
-        Error::Value(msg) => PyValueError::new_err(msg),
-        Error::Os(msg) => PyOSError::new_err(msg),
-    }
-}
+mod error;
+
+use error::to_py;
 
 /// The generator key: the caller's 32-byte seed, or fresh bytes from the OS.
 fn key_from(seed: Option<&Bound<'_, PyBytes>>) -> PyResult<Key> {
