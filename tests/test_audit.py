@@ -43,9 +43,8 @@ def scaled_noise(pixelizer, factor: Fraction, channels: int | None = None) -> au
         num, den = pixelizer._noise(channels or image.shape[3])
         num, den = num * factor.numerator, den * factor.denominator
         view = np.broadcast_to(image, (n, *image.shape[1:]))
-        fn = (KERNEL.dp_pixelate_laplace if pixelizer.mechanism == "laplace"
-              else KERNEL.dp_pixelate_gaussian)
-        out = fn(view, bh, bw, pixelizer.edges, "grid", num, den, seed, offset[0])
+        noise = (pixelizer.mechanism, num, den)
+        out = KERNEL.pixelate(view, bh, bw, pixelizer.edges, "grid", noise, seed, offset[0])
         offset[0] += n
         return out
 
@@ -69,12 +68,12 @@ def grey_level_calibration(pixelizer) -> audit.Release:
                 count = (min((i + 1) * bh, h) - i * bh) * (min((j + 1) * bw, w) - j * bw)
                 scale = Fraction(num * count, den * area)
                 seed = gen.bytes(32)
-                z = KERNEL.sample_discrete_laplace(
-                    scale.numerator, scale.denominator, n_runs * c, seed
+                z = KERNEL.sample(
+                    ("laplace", scale.numerator, scale.denominator), n_runs * c, seed
                 )
                 noise[:, i, j, :] = z.reshape(n_runs, c)
         view = np.broadcast_to(image, (n_runs, h, w, c))
-        return KERNEL.pixelate_with_noise(view, bh, bw, pixelizer.edges, "grid", noise)
+        return KERNEL.pixelate(view, bh, bw, pixelizer.edges, "grid", ("given", noise), None, 0)
 
     return release
 

@@ -258,13 +258,11 @@ class Pixelizer:
 
     def _run(self, view: np.ndarray, offset: int) -> np.ndarray:
         num, den = self._noise(view.shape[3])
-        kernel_fn = (
-            self._kernel.dp_pixelate_laplace
-            if self.mechanism == "laplace"
-            else self._kernel.dp_pixelate_gaussian
-        )
+        noise = (self.mechanism, num, den)
         bh, bw = self.block
-        return kernel_fn(view, bh, bw, self.edges, self.output, num, den, self._seed, offset)
+        return self._kernel.pixelate(
+            view, bh, bw, self.edges, self.output, noise, self._seed, offset
+        )
 
     def __call__(self, image: np.ndarray, *, index: Any = None) -> np.ndarray:
         """Privatize one image.
@@ -450,7 +448,8 @@ def bind(kernel: Any) -> dict[str, Any]:
         check_choice(edges, "edges", EDGES)
         check_choice(output, "output", OUTPUTS)
         out_shape(view.shape[1], view.shape[2], blk, edges, output)
-        return _restore(kernel.pixelate(view, *blk, edges, output), image, batch=False)
+        out = kernel.pixelate(view, *blk, edges, output, None, None, 0)
+        return _restore(out, image, batch=False)
 
     def noisy_pixelate(
         image: np.ndarray,
@@ -477,7 +476,8 @@ def bind(kernel: Any) -> dict[str, Any]:
         check_choice(edges, "edges", EDGES)
         check_choice(output, "output", OUTPUTS)
         out_shape(view.shape[1], view.shape[2], blk, edges, output)
-        out = kernel.noisy_pixelate(view, *blk, edges, output, s, noise, seed_bytes(seed), 0)
+        spec = ("float-" + noise, s)
+        out = kernel.pixelate(view, *blk, edges, output, spec, seed_bytes(seed), 0)
         return _restore(out, image, batch=False)
 
     return {

@@ -96,6 +96,12 @@ pub fn pixelate(
             images.shape()
         )));
     }
+    // Image k draws the streams of image index image_offset + k: all must exist.
+    if image_offset.checked_add(n as u64 - 1).is_none() {
+        return Err(Error::Value(format!(
+            "image_offset {image_offset} + {n} images pass the last stream index 2**64 - 1"
+        )));
+    }
     let geo = Geometry::new(h, w, block_h, block_w, edges)?;
     check_noise_shape(noise, n, &geo, c)?;
     let (oh, ow) = geo.out_shape(output);

@@ -193,6 +193,11 @@ fn seeded_noise_is_reproducible_and_split_independent() {
     };
     let diff = pixelate(img.view(), 4, 4, Edges::Partial, Output::Grid, &other, 0).unwrap();
     assert_ne!(all, diff);
+    // The last stream index is 2^64 - 1: one image there, not two.
+    let last = img.slice(s![..1, .., .., ..]);
+    assert!(pixelate(last, 4, 4, Edges::Partial, Output::Grid, &noise, u64::MAX).is_ok());
+    let two = img.slice(s![..2, .., .., ..]);
+    assert!(pixelate(two, 4, 4, Edges::Partial, Output::Grid, &noise, u64::MAX).is_err());
 }
 
 #[test]
