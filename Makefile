@@ -1,5 +1,6 @@
 # make demo   set up a virtualenv, build the release extension, run `dp-pix demo`
-# make test   set up, build an abi3 wheel, install it, run cargo test, stubtest and pytest
+# make test   set up, build an abi3 wheel, install it, run cargo test (the workspace, and the
+#             core crate without Python), stubtest and pytest
 # make bench  run the benchmarks against peers
 
 VENV   ?= .venv
@@ -23,7 +24,8 @@ demo: wheel
 	$(VENV)/bin/dp-pix demo
 
 test: wheel
-	cargo test
+	cargo test --workspace
+	PYO3_NO_PYTHON=1 cargo test -p dp-pix-core
 	$(PY) -m mypy.stubtest dp_pix._dp_pix
 	$(PY) -m pytest
 

@@ -164,7 +164,7 @@ def methods(case: Case, x, threads: int):
 
     def mosaic(output):
         if case.batch:  # the public pixelate takes one image; the kernel takes the batch
-            return lambda: kernel.pixelate(x4, b, b, "partial", output)
+            return lambda: kernel.pixelate(x4, b, b, "partial", output, None, None, 0)
         return lambda: dp_pix.pixelate(x, block=b, output=output)
 
     def cv_grid():
@@ -247,7 +247,7 @@ def noise_rates(rounds: int) -> dict:
         num, den = kernel.laplace_scale(eps, kernel.l1_sensitivity(M, channels))
         t = num / den
         fns = {
-            "dp": lambda num=num, den=den: kernel.sample_discrete_laplace(num, den, n, seed),
+            "dp": lambda num=num, den=den: kernel.sample(("laplace", num, den), n, seed),
             "np": lambda t=t: gen.laplace(0.0, t, n),
         }
         med = time_rounds(fns, 5 * rounds, 1e9)

@@ -50,8 +50,8 @@ def test_mosaic_bytes_identical(shape, block, layout):
         if crop_is_empty(shape, block, edges):
             continue
         for output in ("full", "grid"):
-            a = rust.pixelate(x, *block, edges, output)
-            b = ref.pixelate(x, *block, edges, output)
+            a = rust.pixelate(x, *block, edges, output, None, None, 0)
+            b = ref.pixelate(x, *block, edges, output, None, None, 0)
             assert a.dtype == b.dtype == np.uint8
             assert np.array_equal(a, b), (edges, output)
 
@@ -77,8 +77,8 @@ def test_post_processing_identical_given_the_same_noise(shape, block):
         noise = rng.integers(-2 * scale, 2 * scale, size=gs, dtype=np.int64)
         noise.flat[::3] = rng.integers(-3, 4, size=noise.flat[::3].shape)
         for output in ("full", "grid"):
-            a = rust.pixelate_with_noise(x, *block, edges, output, noise)
-            b = ref.pixelate_with_noise(x, *block, edges, output, noise)
+            a = rust.pixelate(x, *block, edges, output, ("given", noise), None, 0)
+            b = ref.pixelate(x, *block, edges, output, ("given", noise), None, 0)
             assert np.array_equal(a, b), (edges, output)
 
 
@@ -94,12 +94,13 @@ def test_random_geometry_identical(h, w, c, bh, bw, edges, output, seed):
     if crop_is_empty(shape, (bh, bw), edges):
         return
     x = images(shape, seed)
-    assert np.array_equal(rust.pixelate(x, bh, bw, edges, output),
-                          ref.pixelate(x, bh, bw, edges, output))
+    assert np.array_equal(rust.pixelate(x, bh, bw, edges, output, None, None, 0),
+                          ref.pixelate(x, bh, bw, edges, output, None, None, 0))
     noise = np.random.default_rng(seed).integers(
         -300 * bh * bw, 300 * bh * bw, size=grid_shape(shape, (bh, bw), edges), dtype=np.int64)
-    assert np.array_equal(rust.pixelate_with_noise(x, bh, bw, edges, output, noise),
-                          ref.pixelate_with_noise(x, bh, bw, edges, output, noise))
+    given = ("given", noise)
+    assert np.array_equal(rust.pixelate(x, bh, bw, edges, output, given, None, 0),
+                          ref.pixelate(x, bh, bw, edges, output, given, None, 0))
 
 
 @settings(max_examples=300, deadline=None)

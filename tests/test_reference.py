@@ -123,14 +123,15 @@ KERNELS = [pytest.param(ref, id="reference"), pytest.param(rust, id="rust")]
 
 
 def _laplace_samples(scale: Fraction, tag: str, kernel=ref) -> np.ndarray:
-    return kernel.sample_discrete_laplace(
-        scale.numerator, scale.denominator, N_SAMPLES, _seed("laplace", tag, scale)
+    return kernel.sample(
+        ("laplace", scale.numerator, scale.denominator), N_SAMPLES, _seed("laplace", tag, scale)
     )
 
 
 def _gaussian_samples(sigma2: Fraction, tag: str, kernel=ref) -> np.ndarray:
-    return kernel.sample_discrete_gaussian(
-        sigma2.numerator, sigma2.denominator, N_SAMPLES, _seed("gaussian", tag, sigma2)
+    return kernel.sample(
+        ("gaussian", sigma2.numerator, sigma2.denominator), N_SAMPLES,
+        _seed("gaussian", tag, sigma2),
     )
 
 
@@ -253,14 +254,14 @@ def test_sampler_argument_errors() -> None:
 
 
 def test_seeded_samplers_reproducible() -> None:
-    a = ref.sample_discrete_laplace(3, 2, 500, _seed("repro"))
-    b = ref.sample_discrete_laplace(3, 2, 500, _seed("repro"))
-    c = ref.sample_discrete_laplace(3, 2, 500, _seed("repro", 2))
+    a = ref.sample(("laplace", 3, 2), 500, _seed("repro"))
+    b = ref.sample(("laplace", 3, 2), 500, _seed("repro"))
+    c = ref.sample(("laplace", 3, 2), 500, _seed("repro", 2))
     assert a.dtype == np.int64 and a.shape == (500,)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    g = ref.sample_discrete_gaussian(9, 1, 500, None)  # unseeded: OS CSPRNG
+    g = ref.sample(("gaussian", 9, 1), 500, None)  # unseeded: OS CSPRNG
     assert g.dtype == np.int64 and g.shape == (500,)
-    assert ref.sample_discrete_laplace(1, 1, 0, None).shape == (0,)
+    assert ref.sample(("laplace", 1, 1), 0, None).shape == (0,)
 
 
 # ---------------------------------------------------------------------------
@@ -272,7 +273,7 @@ def test_laplace_kernel_noise_distribution() -> None:
     # 1x1 cells on a constant 128 image: value - 128 is the noise itself (|Z| << 127).
     scale = Fraction(3, 1)
     images = np.full((20, 40, 50, 1), 128, dtype=np.uint8)
-    out = ref.dp_pixelate_laplace(images, 1, 1, "partial", "grid", 3, 1, _seed("k-lap"), 0)
+    out = ref.pixelate(images, 1, 1, "partial", "grid", ("laplace", 3, 1), _seed("k-lap"), 0)
     z = out.astype(np.int64).ravel() - 128
     assert _gof_pvalue(z, "laplace", scale) > ALPHA
     assert _gof_pvalue(z, "laplace", scale * Fraction(11, 10)) < ALPHA
@@ -281,7 +282,7 @@ def test_laplace_kernel_noise_distribution() -> None:
 def test_gaussian_kernel_noise_distribution() -> None:
     sigma2 = Fraction(9)
     images = np.full((20, 40, 50, 1), 128, dtype=np.uint8)
-    out = ref.dp_pixelate_gaussian(images, 1, 1, "partial", "grid", 9, 1, _seed("k-gauss"), 0)
+    out = ref.pixelate(images, 1, 1, "partial", "grid", ("gaussian", 9, 1), _seed("k-gauss"), 0)
     z = out.astype(np.int64).ravel() - 128
     assert _gof_pvalue(z, "gaussian", sigma2) > ALPHA
     assert _gof_pvalue(z, "gaussian", sigma2 * Fraction(121, 100)) < ALPHA
@@ -290,7 +291,7 @@ def test_gaussian_kernel_noise_distribution() -> None:
 def test_noise_is_on_the_sums() -> None:
     # 4x4 cells of constant 100: value = rint((1600 + Z) / 16), so Var(value) ~ Var(Z) / 256.
     images = np.full((40, 64, 64, 1), 100, dtype=np.uint8)
-    out = ref.dp_pixelate_laplace(images, 4, 4, "pad", "grid", 160, 1, _seed("sums"), 0)
+    out = ref.pixelate(images, 4, 4, "pad", "grid", ("laplace", 160, 1), _seed("sums"), 0)
     t = 160.0
     var_z = 2 * math.exp(-1 / t) / (1 - math.exp(-1 / t)) ** 2
     expected = var_z / 256 + 1 / 12  # + rounding
@@ -306,7 +307,7 @@ def _post(total: int, n: int) -> int:
     """Post-process one T with divisor n through the kernel: a zero 1 x n cell plus noise T."""
     images = np.zeros((1, 1, n, 1), dtype=np.uint8)
     noise = np.array([[[[total]]]], dtype=np.int64)
-    return int(ref.pixelate_with_noise(images, 1, n, "partial", "grid", noise)[0, 0, 0, 0])
+    return int(ref.pixelate(images, 1, n, "partial", "grid", ("given", noise), None, 0)[0, 0, 0, 0])
 
 
 @pytest.mark.parametrize(
@@ -349,7 +350,7 @@ def test_rounding_equals_numpy_rint(bh: int, bw: int, data: st.DataObject) -> No
     totals = data.draw(st.lists(st.integers(-3 * n, 258 * n), min_size=k, max_size=k))
     images = np.zeros((1, bh, bw * k, 1), dtype=np.uint8)
     noise = np.array(totals, dtype=np.int64).reshape(1, 1, k, 1)
-    got = ref.pixelate_with_noise(images, bh, bw, "pad", "grid", noise)
+    got = ref.pixelate(images, bh, bw, "pad", "grid", ("given", noise), None, 0)
     want = np.rint(np.clip(noise / n, 0, 255)).astype(np.uint8)
     assert np.array_equal(got, want)
 
@@ -368,7 +369,7 @@ def test_mosaic_equals_numpy_rint_of_mean(h: int, w: int, bh: int, bw: int, seed
     noise_scale = int(gen.integers(0, 3000))
     gh, gw = -(-h // bh), -(-w // bw)
     noise = gen.integers(-noise_scale, noise_scale + 1, (2, gh, gw, 2))
-    got = ref.pixelate_with_noise(images, bh, bw, "partial", "grid", noise)
+    got = ref.pixelate(images, bh, bw, "partial", "grid", ("given", noise), None, 0)
     sums = np.zeros((2, gh, gw, 2))
     counts = np.zeros((1, gh, gw, 1))
     for i in range(gh):
@@ -432,22 +433,22 @@ def test_geometry_matches_naive_loop(geometry, edges: str, output: str) -> None:
     gh, gw = (h // bh, w // bw) if edges == "crop" else (-(-h // bh), -(-w // bw))
     for noise in (np.zeros((n_img, gh, gw, c), np.int64),
                   gen.integers(-40 * bh * bw, 40 * bh * bw, (n_img, gh, gw, c))):
-        got = ref.pixelate_with_noise(images, bh, bw, edges, output, noise)
+        got = ref.pixelate(images, bh, bw, edges, output, ("given", noise), None, 0)
         want = _naive(images, bh, bw, edges, output, noise)
         assert got.dtype == np.uint8 and got.flags.c_contiguous
         assert got.shape == want.shape
         assert np.array_equal(got, want)
     assert np.array_equal(
-        ref.pixelate(images, bh, bw, edges, output),
+        ref.pixelate(images, bh, bw, edges, output, None, None, 0),
         _naive(images, bh, bw, edges, output, np.zeros((n_img, gh, gw, c), np.int64)),
     )
 
 
 def test_partial_edges_are_unbiased_and_pad_is_darker() -> None:
     images = np.full((1, 5, 5, 1), 200, dtype=np.uint8)
-    partial = ref.pixelate(images, 4, 4, "partial", "grid")
-    pad = ref.pixelate(images, 4, 4, "pad", "grid")
-    crop = ref.pixelate(images, 4, 4, "crop", "full")
+    partial = ref.pixelate(images, 4, 4, "partial", "grid", None, None, 0)
+    pad = ref.pixelate(images, 4, 4, "pad", "grid", None, None, 0)
+    crop = ref.pixelate(images, 4, 4, "crop", "full", None, None, 0)
     assert np.all(partial == 200)
     assert pad[0, :, :, 0].tolist() == [[200, 50], [50, 12]]  # 800/16, 200/16 = 12.5 -> 12
     assert crop.shape == (1, 4, 4, 1) and np.all(crop == 200)
@@ -476,11 +477,11 @@ def test_any_strides(edges: str) -> None:
     gh, gw = (13 // 4, 11 // 3) if edges == "crop" else (4, 4)
     noise = gen.integers(-500, 500, (3, gh, gw, 3))
     kernels = [
-        lambda x: ref.pixelate(x, 4, 3, edges, "full"),
-        lambda x: ref.pixelate_with_noise(x, 4, 3, edges, "grid", noise),
-        lambda x: ref.dp_pixelate_laplace(x, 4, 3, edges, "full", 765, 2, seed, 5),
-        lambda x: ref.dp_pixelate_gaussian(x, 4, 3, edges, "grid", 9000, 7, seed, 5),
-        lambda x: ref.noisy_pixelate(x, 4, 3, edges, "full", 12.5, "laplace", seed, 5),
+        lambda x: ref.pixelate(x, 4, 3, edges, "full", None, None, 0),
+        lambda x: ref.pixelate(x, 4, 3, edges, "grid", ("given", noise), None, 0),
+        lambda x: ref.pixelate(x, 4, 3, edges, "full", ("laplace", 765, 2), seed, 5),
+        lambda x: ref.pixelate(x, 4, 3, edges, "grid", ("gaussian", 9000, 7), seed, 5),
+        lambda x: ref.pixelate(x, 4, 3, edges, "full", ("float-laplace", 12.5), seed, 5),
     ]
     for kernel in kernels:
         want = kernel(base)
@@ -500,8 +501,8 @@ def test_any_strides(edges: str) -> None:
 def test_seeded_streams_and_image_offset(mechanism: str) -> None:
     def run(images, seed, offset, output="grid"):
         if mechanism == "laplace":
-            return ref.dp_pixelate_laplace(images, 2, 2, "partial", output, 40, 1, seed, offset)
-        return ref.dp_pixelate_gaussian(images, 2, 2, "partial", output, 1600, 1, seed, offset)
+            return ref.pixelate(images, 2, 2, "partial", output, ("laplace", 40, 1), seed, offset)
+        return ref.pixelate(images, 2, 2, "partial", output, ("gaussian", 1600, 1), seed, offset)
 
     images = np.full((4, 7, 9, 2), 128, dtype=np.uint8)
     seed = _seed("streams", mechanism)
@@ -523,8 +524,9 @@ def test_seeded_streams_and_image_offset(mechanism: str) -> None:
     assert np.array_equal(full, expanded)
     # numpy integers as parameters behave like Python ints (no int64 overflow inside).
     if mechanism == "laplace":
-        numpy_args = ref.dp_pixelate_laplace(
-            images, 2, 2, "partial", "grid", np.int64(40), np.int64(1), seed, np.int64(0)
+        numpy_args = ref.pixelate(
+            images, 2, 2, "partial", "grid", ("laplace", np.int64(40), np.int64(1)), seed,
+            np.int64(0),
         )
         assert np.array_equal(numpy_args, a)
     # Unseeded: fresh OS randomness, two calls differ.
@@ -536,19 +538,19 @@ def test_noisy_pixelate_baseline() -> None:
     images = gen.integers(0, 256, (5, 20, 30, 1), dtype=np.uint8)
     seed = _seed("noisy")
     for edges in ("partial", "pad", "crop"):
-        mosaic = ref.pixelate(images, 3, 4, edges, "full")
+        mosaic = ref.pixelate(images, 3, 4, edges, "full", None, None, 0)
         for noise in ("gaussian", "laplace"):
-            zero = ref.noisy_pixelate(images, 3, 4, edges, "full", 0.0, noise, seed, 0)
+            zero = ref.pixelate(images, 3, 4, edges, "full", ("float-" + noise, 0.0), seed, 0)
             assert np.array_equal(zero, mosaic)
-    a = ref.noisy_pixelate(images, 3, 4, "partial", "grid", 5.0, "gaussian", seed, 0)
-    assert np.array_equal(a, ref.noisy_pixelate(images, 3, 4, "partial", "grid", 5.0,
-                                                "gaussian", seed, 0))
-    assert np.array_equal(a[3:], ref.noisy_pixelate(images[3:], 3, 4, "partial", "grid", 5.0,
-                                                    "gaussian", seed, 3))
+    a = ref.pixelate(images, 3, 4, "partial", "grid", ("float-gaussian", 5.0), seed, 0)
+    assert np.array_equal(a, ref.pixelate(images, 3, 4, "partial", "grid",
+                                          ("float-gaussian", 5.0), seed, 0))
+    assert np.array_equal(a[3:], ref.pixelate(images[3:], 3, 4, "partial", "grid",
+                                              ("float-gaussian", 5.0), seed, 3))
     # Noise in grey levels: std of (noisy - mosaic) close to sigma on mid-grey cells.
     flat = np.full((50, 60, 60, 1), 128, dtype=np.uint8)
     for noise, sigma, std in (("gaussian", 10.0, 10.0), ("laplace", 6.0, 6.0 * math.sqrt(2))):
-        out = ref.noisy_pixelate(flat, 4, 4, "pad", "grid", sigma, noise, None, 0)
+        out = ref.pixelate(flat, 4, 4, "pad", "grid", ("float-" + noise, sigma), None, 0)
         assert abs(out.astype(np.float64).std() / math.hypot(std, 12**-0.5) - 1) < 0.05
 
 

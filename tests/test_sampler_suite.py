@@ -193,13 +193,13 @@ def zero_pvalue(samples: np.ndarray, dist: Laplace) -> float:
 
 def laplace_samples(kernel, t: Fraction, tag: str, n: int | None = None) -> np.ndarray:
     n = n_samples(kernel) if n is None else n
-    return kernel.sample_discrete_laplace(t.numerator, t.denominator, n, seed("lap", tag, t))
+    return kernel.sample(("laplace", t.numerator, t.denominator), n, seed("lap", tag, t))
 
 
 def gaussian_samples(kernel, sigma2: Fraction, tag: str, n: int | None = None) -> np.ndarray:
     n = n_samples(kernel) if n is None else n
-    return kernel.sample_discrete_gaussian(
-        sigma2.numerator, sigma2.denominator, n, seed("gauss", tag, sigma2)
+    return kernel.sample(
+        ("gaussian", sigma2.numerator, sigma2.denominator), n, seed("gauss", tag, sigma2)
     )
 
 
@@ -487,10 +487,10 @@ def test_streams_never_repeat(api) -> None:
 def test_seeded_streams_differ_by_seed_image_and_row(kernel) -> None:
     # The kernel entry point directly: stream (seed, image_offset + j, row).
     images = np.full((3, 4, 200, 1), FLAT, dtype=np.uint8)
-    args = (1, 1, "partial", "grid", 10, 1)
+    args = (1, 1, "partial", "grid", ("laplace", 10, 1))
 
     def draw(s: bytes, offset: int) -> np.ndarray:
-        return kernel.dp_pixelate_laplace(images, *args, s, offset)[..., 0]
+        return kernel.pixelate(images, *args, s, offset)[..., 0]
 
     a = draw(seed("k", 1), 0)
     assert np.array_equal(a, draw(seed("k", 1), 0))  # same seed: same bytes

@@ -187,6 +187,106 @@ def discrete_gaussian(sigma2: Fraction, rng: _Randomness) -> int:
 
 
 # ---------------------------------------------------------------------------
+# The noise spec of the entry points (docs/kernel-contract.md)
+# ---------------------------------------------------------------------------
+
+_LAWS = "'laplace', 'gaussian', 'float-gaussian', 'float-laplace' or 'given'"
+# The items after the name, per law.
+_FORMS = {
+    "laplace": ("num", "den"),
+    "gaussian": ("num", "den"),
+    "float-gaussian": ("sigma",),
+    "float-laplace": ("scale",),
+    "given": ("z",),
+}
+
+
+def _index(value: object, name: str) -> int:
+    """A whole number in 0..2**64 (an int or anything with ``__index__``; not a bool)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got bool")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    if not 0 <= value < 2**64:
+        raise ValueError(f"{name} must be an int in 0..2**64, got {value}")
+    return value
+
+
+def _non_negative(value: object, name: str) -> float:
+    """A finite real number >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    try:
+        x = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}") from None
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {x}")
+    return x
+
+
+def _parse_noise(noise: object) -> tuple[str, object] | None:
+    """(law, parameters) of a noise spec, checked; None for the mosaic.
+
+    A malformed spec is a ValueError naming what is wrong, a wrong type a TypeError.
+    """
+    if noise is None:
+        return None
+    if not isinstance(noise, tuple):
+        raise TypeError(
+            "noise must be None or a tuple such as ('laplace', num, den), "
+            f"got {type(noise).__name__}"
+        )
+    if not noise:
+        raise ValueError(f"noise must start with the name of its law ({_LAWS}), got ()")
+    name = noise[0]
+    if not isinstance(name, str):
+        raise TypeError(
+            f"noise[0] must be a str naming the law ({_LAWS}), got {type(name).__name__}"
+        )
+    if name not in _FORMS:
+        raise ValueError(f"unknown noise {name!r}: expected {_LAWS}")
+    items = _FORMS[name]
+    if len(noise) != 1 + len(items):
+        form = "(" + ", ".join([repr(name), *items]) + ")"
+        raise ValueError(f"noise {form} takes {1 + len(items)} items, got {len(noise)}")
+    if name in ("laplace", "gaussian"):
+        what = "laplace scale" if name == "laplace" else "gaussian variance"
+        num, den = _index(noise[1], f"{what} num"), _index(noise[2], f"{what} den")
+        if num < 1 or den < 1:
+            raise ValueError(
+                f"{what} must be a positive ratio num/den with num, den >= 1, got {num}/{den}"
+            )
+        return name, (num, den)
+    if name != "given":
+        return name, _non_negative(noise[1], f"{name} {items[0]}")
+    z = noise[1]
+    if not isinstance(z, np.ndarray):
+        raise TypeError(f"given noise must be a numpy int64 array, got {type(z).__name__}")
+    if z.dtype != np.dtype(np.int64):
+        raise TypeError(f"given noise must have dtype int64, got {z.dtype}")
+    if z.ndim != 4:
+        raise ValueError(f"given noise must have 4 dimensions (N, gh, gw, C), got shape {z.shape}")
+    return name, z
+
+
+def _check_seed(seed: object) -> None:
+    if seed is None:
+        return
+    if not isinstance(seed, bytes):
+        raise TypeError(f"seed must be None or bytes, got {type(seed).__name__}")
+    if len(seed) != 32:
+        raise ValueError(f"seed must be exactly 32 bytes, got {len(seed)}")
+
+
+def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+# ---------------------------------------------------------------------------
 # Pixel kernels
 # ---------------------------------------------------------------------------
 
@@ -195,17 +295,6 @@ def discrete_gaussian(sigma2: Fraction, rng: _Randomness) -> int:
 # exactly when it holds after, and the output is unchanged, while T can never
 # overflow int64.
 _NOISE_CLAMP = 2**62
-
-
-def _positive_ints(**values: int) -> list[int]:
-    """Python ints (numpy integers converted, so nothing can overflow), each >= 1."""
-    out = []
-    for name, value in values.items():
-        value = operator.index(value)
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-        out.append(value)
-    return out
 
 
 def _geometry(shape: tuple[int, ...], bh: int, bw: int, edges: str) -> tuple[int, int]:
@@ -298,73 +387,18 @@ def _draw_noise(
     return noise
 
 
-def pixelate(images: np.ndarray, block_h: int, block_w: int, edges: str, output: str) -> np.ndarray:
-    """Mosaic (no noise, NOT private): every cell becomes its rounded mean."""
-    sums = _cell_sums(images, block_h, block_w, edges)
-    return _finish(images, sums, None, block_h, block_w, edges, output)
-
-
-def pixelate_with_noise(
-    images: np.ndarray, block_h: int, block_w: int, edges: str, output: str, noise: np.ndarray
-) -> np.ndarray:
-    """Mosaic of the sums plus the given integer noise (N, gh, gw, C). Test-only entry point."""
-    sums = _cell_sums(images, block_h, block_w, edges)
-    noise = np.asarray(noise)
-    if noise.shape != sums.shape:
-        raise ValueError(f"noise must have shape {sums.shape}, got {noise.shape}")
-    return _finish(images, sums, noise.astype(np.int64), block_h, block_w, edges, output)
-
-
-def dp_pixelate_laplace(
-    images: np.ndarray, block_h: int, block_w: int, edges: str, output: str,
-    scale_num: int, scale_den: int, seed: bytes | None, image_offset: int,
-) -> np.ndarray:
-    """DP-Pix: discrete Laplace noise of scale ``scale_num/scale_den`` on every cell sum."""
-    scale_num, scale_den = _positive_ints(scale_num=scale_num, scale_den=scale_den)
-    image_offset = operator.index(image_offset)
-    sums = _cell_sums(images, block_h, block_w, edges)
-
-    def draw(rng: _Randomness) -> int:
-        return _discrete_laplace_ratio(scale_num, scale_den, rng)
-
-    noise = _draw_noise(sums.shape, seed, image_offset, draw)
-    return _finish(images, sums, noise, block_h, block_w, edges, output)
-
-
-def dp_pixelate_gaussian(
-    images: np.ndarray, block_h: int, block_w: int, edges: str, output: str,
-    sigma2_num: int, sigma2_den: int, seed: bytes | None, image_offset: int,
-) -> np.ndarray:
-    """DP-Pix: discrete Gaussian noise of variance ``sigma2_num/sigma2_den`` on every cell sum."""
-    sigma2_num, sigma2_den = _positive_ints(sigma2_num=sigma2_num, sigma2_den=sigma2_den)
-    image_offset = operator.index(image_offset)
-    sums = _cell_sums(images, block_h, block_w, edges)
-
-    def draw(rng: _Randomness) -> int:
-        return _discrete_gaussian_ratio(sigma2_num, sigma2_den, rng)
-
-    noise = _draw_noise(sums.shape, seed, image_offset, draw)
-    return _finish(images, sums, noise, block_h, block_w, edges, output)
-
-
-def noisy_pixelate(
-    images: np.ndarray, block_h: int, block_w: int, edges: str, output: str,
-    sigma: float, noise: str, seed: bytes | None, image_offset: int,
+def _float_baseline(
+    images: np.ndarray, sums: np.ndarray, bh: int, bw: int, edges: str, output: str,
+    sigma: float, law: str, seed: bytes | None, image_offset: int,
 ) -> np.ndarray:
     """NOT PRIVATE baseline: rint(clip(S/n + X, 0, 255)), X float noise in grey levels.
 
-    ``noise="gaussian"``: X ~ N(0, sigma²); ``noise="laplace"``: X ~ Laplace(scale sigma).
+    ``law="gaussian"``: X ~ N(0, sigma²); ``law="laplace"``: X ~ Laplace(scale sigma).
     Seeded: image ``image_offset + j`` uses ``numpy.random.default_rng`` on
     ``SeedSequence(int.from_bytes(seed, "little"), spawn_key=(image_offset + j,))``.
     """
-    if noise not in ("gaussian", "laplace"):
-        raise ValueError(f'noise must be "gaussian" or "laplace", got {noise!r}')
-    if seed is not None and len(bytes(seed)) != 32:
-        raise ValueError(f"seed must be exactly 32 bytes, got {len(bytes(seed))}")
-    image_offset = operator.index(image_offset)
-    sums = _cell_sums(images, block_h, block_w, edges)
     _, h, w, _ = images.shape
-    counts = _cell_counts(h, w, block_h, block_w, edges)
+    counts = _cell_counts(h, w, bh, bw, edges)
     n_img = sums.shape[0]
     x = np.empty(sums.shape, dtype=np.float64)
     shared = np.random.default_rng() if seed is None else None
@@ -376,35 +410,77 @@ def noisy_pixelate(
             gen = np.random.default_rng(
                 np.random.SeedSequence(entropy, spawn_key=(image_offset + j,))
             )
-        if noise == "gaussian":
+        if law == "gaussian":
             x[j] = gen.normal(0.0, sigma, size=sums.shape[1:])
         else:
             x[j] = gen.laplace(0.0, sigma, size=sums.shape[1:])
     values = np.rint(np.clip(sums / counts + x, 0.0, 255.0)).astype(np.uint8)
-    return _write_output(values, images.shape, block_h, block_w, edges, output)
+    return _write_output(values, images.shape, bh, bw, edges, output)
 
 
-def _sample_many(n: int, seed: bytes | None, draw) -> np.ndarray:
-    n = operator.index(n)
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+def _exact_draw(law: str, num: int, den: int) -> Callable[[_Randomness], int]:
+    if law == "laplace":
+        return lambda rng: _discrete_laplace_ratio(num, den, rng)
+    return lambda rng: _discrete_gaussian_ratio(num, den, rng)
+
+
+def pixelate(
+    images: np.ndarray, block_h: int, block_w: int, edges: str, output: str,
+    noise: tuple | None, seed: bytes | None, image_offset: int,
+) -> np.ndarray:
+    """The one pixel entry point: the cells' sums plus ``noise``, post-processed.
+
+    ``noise``: None (the mosaic, NOT private); ``("laplace", num, den)`` or
+    ``("gaussian", num, den)``: exact discrete Laplace of scale num/den or
+    discrete Gaussian of variance num/den on every cell sum (DP-Pix);
+    ``("float-gaussian", sigma)`` or ``("float-laplace", scale)``: the NOT
+    PRIVATE float baseline on the means; ``("given", z)``: int64 ``z`` of shape
+    (N, gh, gw, C) added to the sums (tests). ``seed``: None or 32 bytes, used
+    by the laws that draw. Image j draws the streams of image ``image_offset + j``.
+    """
+    spec = _parse_noise(noise)
+    _check_seed(seed)
+    image_offset = _index(image_offset, "image_offset")
+    _check_choice(edges, "edges", ("partial", "pad", "crop"))
+    _check_choice(output, "output", ("full", "grid"))
+    sums = _cell_sums(images, block_h, block_w, edges)
+    if image_offset + sums.shape[0] > 2**64:
+        raise ValueError(f"image_offset {image_offset} + {sums.shape[0]} images pass 2**64")
+    if spec is None:
+        return _finish(images, sums, None, block_h, block_w, edges, output)
+    law, param = spec
+    if law == "given":
+        z = param
+        if z.shape != sums.shape:
+            raise ValueError(f"noise must have shape {list(sums.shape)}, got {list(z.shape)}")
+        return _finish(images, sums, z, block_h, block_w, edges, output)
+    if law in ("float-gaussian", "float-laplace"):
+        return _float_baseline(
+            images, sums, block_h, block_w, edges, output,
+            param, law.removeprefix("float-"), seed, image_offset,
+        )
+    num, den = param
+    z = _draw_noise(sums.shape, seed, image_offset, _exact_draw(law, num, den))
+    return _finish(images, sums, z, block_h, block_w, edges, output)
+
+
+def sample(noise: tuple, n: int, seed: bytes | None) -> np.ndarray:
+    """``n`` samples of ``("laplace", num, den)`` or ``("gaussian", num, den)``
+    from the stream (seed, image 0, row 0); int64."""
+    spec = _parse_noise(noise)
+    if spec is None or spec[0] not in ("laplace", "gaussian"):
+        got = "None" if spec is None else repr(spec[0])
+        raise ValueError(
+            "sample draws from an exact law: noise must be ('laplace', num, den) or "
+            f"('gaussian', num, den), got {got}"
+        )
+    _check_seed(seed)
+    n = _index(n, "n")
+    law, (num, den) = spec
+    draw = _exact_draw(law, num, den)
     rng = _Randomness(seed, 0, 0)
     lo, hi = -(2**63), 2**63 - 1  # reached with probability ~exp(-2**14): never in practice
     return np.array([min(max(draw(rng), lo), hi) for _ in range(n)], dtype=np.int64)
-
-
-def sample_discrete_laplace(scale_num: int, scale_den: int, n: int, seed: bytes | None) -> np.ndarray:
-    """``n`` discrete Laplace samples of scale ``scale_num/scale_den`` (stream (seed, 0, 0))."""
-    scale_num, scale_den = _positive_ints(scale_num=scale_num, scale_den=scale_den)
-    return _sample_many(n, seed, lambda rng: _discrete_laplace_ratio(scale_num, scale_den, rng))
-
-
-def sample_discrete_gaussian(
-    sigma2_num: int, sigma2_den: int, n: int, seed: bytes | None
-) -> np.ndarray:
-    """``n`` discrete Gaussian samples of variance ``sigma2_num/sigma2_den`` (stream (seed, 0, 0))."""
-    sigma2_num, sigma2_den = _positive_ints(sigma2_num=sigma2_num, sigma2_den=sigma2_den)
-    return _sample_many(n, seed, lambda rng: _discrete_gaussian_ratio(sigma2_num, sigma2_den, rng))
 
 
 # ---------------------------------------------------------------------------

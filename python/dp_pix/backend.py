@@ -87,34 +87,3 @@ def _load() -> tuple[Core, Literal["rust", "reference"]]:
 
 CORE, BACKEND = _load()
 
-
-# TEMP-ADAPTER: the old five-function contract behind the new one, until the
-# binding with one entry point lands. Delete with the merge.
-class _Adapter:
-    def __init__(self, old: object) -> None:
-        self._old = old
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._old, name)
-
-    def pixelate(self, images, bh, bw, edges, output, noise, seed, offset):  # type: ignore[no-untyped-def]
-        o = self._old
-        if noise is None:
-            return o.pixelate(images, bh, bw, edges, output)
-        kind = noise[0]
-        if kind == "given":
-            return o.pixelate_with_noise(images, bh, bw, edges, output, noise[1])
-        if kind == "laplace":
-            return o.dp_pixelate_laplace(images, bh, bw, edges, output, noise[1], noise[2], seed, offset)
-        if kind == "gaussian":
-            return o.dp_pixelate_gaussian(images, bh, bw, edges, output, noise[1], noise[2], seed, offset)
-        return o.noisy_pixelate(images, bh, bw, edges, output, noise[1], kind[6:], seed, offset)
-
-    def sample(self, noise, n, seed):  # type: ignore[no-untyped-def]
-        if noise[0] == "laplace":
-            return self._old.sample_discrete_laplace(noise[1], noise[2], n, seed)
-        return self._old.sample_discrete_gaussian(noise[1], noise[2], n, seed)
-
-
-if not hasattr(CORE, "sample"):
-    CORE = _Adapter(CORE)  # type: ignore[assignment]

@@ -35,12 +35,6 @@ __all__ = [
 ]
 
 
-# TEMP-ADAPTER (delete with the merge of the one-entry-point binding)
-from dp_pix.backend import _Adapter  # noqa: E402
-
-_reference = _reference if hasattr(_reference, "sample") else _Adapter(_reference)  # type: ignore[assignment]
-
-
 class Pixelizer(api.Pixelizer):
     __doc__ = api.Pixelizer.__doc__
     core: ClassVar[Core] = _reference

@@ -8,7 +8,7 @@
 
 use num_bigint::BigUint;
 
-use crate::noise::Ratio;
+use crate::samplers::Ratio;
 use crate::{Error, Result};
 
 /// Calibrated numerators and denominators stay at or below 2^48 so that the

@@ -1,4 +1,5 @@
-//! The one error type of the core; `py/` maps it to Python exceptions.
+//! The one error type of the core; the binding (`dp-pix-python`) maps it to
+//! Python exceptions in one place.
 
 use thiserror::Error;
 

@@ -1,8 +1,11 @@
 //! Criterion benchmarks of the Rust kernels: cell sums, writers, samplers, and
-//! the whole pixelate on the shapes of benches/run.py.
+//! the whole pixelate on the shapes of benches/run.py (at the top of the
+//! repository).
 //!
-//!     cargo bench --bench kernels            # all
-//!     cargo bench --bench kernels -- laplace # a group
+//! ```text
+//! cargo bench -p dp-pix-core --bench kernels            # all
+//! cargo bench -p dp-pix-core --bench kernels -- laplace # a group
+//! ```
 
 use std::hint::black_box;
 use std::mem::MaybeUninit;
@@ -11,8 +14,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ndarray::{s, Array3, Array4, Axis};
 use rand::SeedableRng;
 
-use _dp_pix::grid::{self, Edges, Geometry, Noise, Output, Scratch};
-use _dp_pix::noise::{self, Ratio, StreamRng};
+use dp_pix_core::grid::{self, Edges, Geometry, Noise, Output, Scratch};
+use dp_pix_core::samplers::{self, Ratio, StreamRng};
 
 /// (name, H, W, C, block): the cases of benches/run.py.
 const SHAPES: [(&str, usize, usize, usize, usize); 3] = [
@@ -95,13 +98,13 @@ fn samplers(cr: &mut Criterion) {
     ];
     for (label, scale) in laplace_scales {
         let mut rng = StreamRng::seed_from_u64(1);
-        let laplace = noise::Laplace::new(scale);
+        let laplace = samplers::Laplace::new(scale);
         g.bench_function(format!("laplace {label}"), |b| {
             b.iter(|| laplace.sample(&mut rng))
         });
         let mut rng = StreamRng::seed_from_u64(1);
         g.bench_function(format!("laplace CKS Alg. 2 {label}"), |b| {
-            b.iter(|| noise::discrete_laplace_cks(&mut rng, black_box(scale)))
+            b.iter(|| samplers::discrete_laplace_cks(&mut rng, black_box(scale)))
         });
     }
     for (label, sigma2) in [
@@ -116,29 +119,29 @@ fn samplers(cr: &mut Criterion) {
     ] {
         let mut rng = StreamRng::seed_from_u64(2);
         g.bench_function(format!("gaussian {label}"), |b| {
-            b.iter(|| noise::discrete_gaussian(&mut rng, black_box(sigma2)))
+            b.iter(|| samplers::discrete_gaussian(&mut rng, black_box(sigma2)))
         });
     }
     let mut rng = StreamRng::seed_from_u64(3);
     g.bench_function("bernoulli_exp 5/2", |b| {
-        b.iter(|| noise::bernoulli_exp(&mut rng, black_box(Ratio { num: 5, den: 2 })))
+        b.iter(|| samplers::bernoulli_exp(&mut rng, black_box(Ratio { num: 5, den: 2 })))
     });
     let mut rng = StreamRng::seed_from_u64(4);
     g.bench_function("uniform_below 8160", |b| {
-        b.iter(|| noise::uniform_below(&mut rng, black_box(8160)))
+        b.iter(|| samplers::uniform_below(&mut rng, black_box(8160)))
     });
     let key = [9u8; 32];
     let mut row = 0u64;
     g.bench_function("row_stream", |b| {
         b.iter(|| {
             row += 1;
-            noise::row_stream(&key, 1, row)
+            samplers::row_stream(&key, 1, row)
         })
     });
     let mut keys = Vec::new();
     g.throughput(Throughput::Elements(14));
     g.bench_function("row_keys, 14 rows", |b| {
-        b.iter(|| noise::row_keys(&key, black_box(1), 14, &mut keys))
+        b.iter(|| samplers::row_keys(&key, black_box(1), 14, &mut keys))
     });
     g.finish();
 }

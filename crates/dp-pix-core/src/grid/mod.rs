@@ -1,0 +1,186 @@
+//! Cell geometry, integer cell sums, post-processing and the grid / full writers.
+//!
+//! Work is split into (image, cell row) tasks: each task sums its cells, draws
+//! its noise from its own stream and writes its own rows of the output, so the
+//! bytes never depend on how rayon schedules the tasks.
+//!
+//! One file per job: `geometry` (which pixels a cell covers, its divisor, the
+//! output's shape), `sums` (integer cell sums, vectorised where rows are
+//! contiguous), `postprocess` (the noise of a cell row and the released values,
+//! in integers) and `writers` (the grid or the full-size image). This file
+//! holds the kinds of noise and the batch driver.
+
+use std::mem::MaybeUninit;
+
+use ndarray::{Array4, ArrayView3, ArrayView4, Axis};
+use rayon::prelude::*;
+
+use crate::samplers::{self, Key, Ratio};
+use crate::{Error, Result};
+
+mod geometry;
+mod postprocess;
+mod sums;
+#[cfg(test)]
+mod tests;
+mod writers;
+
+pub use geometry::{Edges, Geometry, Output};
+use postprocess::row_values;
+pub use postprocess::{cell_value, CellDivisor};
+pub use sums::{cell_row_sums, Scratch};
+pub use writers::{write_cell_row, STREAM_MIN_OUTPUT, STREAM_MIN_ROW};
+
+/// What is added to each cell. Exact integer noise goes on the sums; the
+/// non-private float baseline goes on the means, in grey levels.
+#[derive(Clone, Copy, Debug)]
+pub enum Noise<'a> {
+    /// The plain mosaic.
+    None,
+    /// Integer noise given per (image, cell row, cell column, channel): tests only.
+    Given(ArrayView4<'a, i64>),
+    /// Exact discrete Laplace on the sums, scale on the sums.
+    Laplace { scale: Ratio, key: Key },
+    /// Exact discrete Gaussian on the sums, variance on the sums.
+    Gaussian { sigma2: Ratio, key: Key },
+    /// NOT PRIVATE: float Gaussian noise of this std on the means.
+    FloatGaussian { sigma: f64, key: Key },
+    /// NOT PRIVATE: float Laplace noise of this scale on the means.
+    FloatLaplace { scale: f64, key: Key },
+}
+
+impl Noise<'_> {
+    /// The key of the noise streams, for the noises that draw.
+    fn key(&self) -> Option<&Key> {
+        match self {
+            Noise::None | Noise::Given(_) => None,
+            Noise::Laplace { key, .. }
+            | Noise::Gaussian { key, .. }
+            | Noise::FloatGaussian { key, .. }
+            | Noise::FloatLaplace { key, .. } => Some(key),
+        }
+    }
+}
+
+fn check_noise_shape(noise: &Noise, n: usize, geo: &Geometry, c: usize) -> Result<()> {
+    if let Noise::Given(z) = noise {
+        let want = [n, geo.rows(), geo.cols(), c];
+        if z.shape() != want {
+            return Err(Error::Value(format!(
+                "noise must have shape {want:?}, got {:?}",
+                z.shape()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Inputs below this many bytes are processed on the calling thread.
+const PARALLEL_MIN_BYTES: usize = 1 << 18;
+
+/// Pixelize a batch `(N, H, W, C)` of any strides; image `k` of the batch draws
+/// its noise from the streams of image index `image_offset + k`.
+pub fn pixelate(
+    images: ArrayView4<u8>,
+    block_h: usize,
+    block_w: usize,
+    edges: Edges,
+    output: Output,
+    noise: &Noise,
+    image_offset: u64,
+) -> Result<Array4<u8>> {
+    let (n, h, w, c) = images.dim();
+    if n == 0 || c == 0 {
+        return Err(Error::Value(format!(
+            "images must be non-empty, got shape {:?}",
+            images.shape()
+        )));
+    }
+    // Image k draws the streams of image index image_offset + k: all must exist.
+    if image_offset.checked_add(n as u64 - 1).is_none() {
+        return Err(Error::Value(format!(
+            "image_offset {image_offset} + {n} images pass the last stream index 2**64 - 1"
+        )));
+    }
+    let geo = Geometry::new(h, w, block_h, block_w, edges)?;
+    check_noise_shape(noise, n, &geo, c)?;
+    let (oh, ow) = geo.out_shape(output);
+    let image_len = oh * ow * c;
+    let len = n * image_len;
+    let rows_per_task = match output {
+        Output::Grid => 1,
+        Output::Full => geo.bh,
+    };
+    let task_len = rows_per_task * ow * c;
+    let cells = geo.cols() * c;
+    // Every byte is written below, so the output is not zeroed first (that
+    // would cost a pass over it, or page faults, for nothing).
+    let streaming = len >= STREAM_MIN_OUTPUT;
+    let mut buf: Vec<u8> = Vec::with_capacity(len);
+    let spare = &mut buf.spare_capacity_mut()[..len];
+
+    // One cell row: sums, values (with its stream's noise), output rows.
+    let cell_row = |img: ArrayView3<u8>,
+                    k: usize,
+                    keys: &[Key],
+                    scratch: &mut Scratch,
+                    (i, rows_out): (usize, &mut [MaybeUninit<u8>])| {
+        let mut sums = std::mem::take(&mut scratch.sums);
+        let mut values = std::mem::take(&mut scratch.values);
+        sums.resize(cells, 0);
+        values.resize(cells, 0);
+        cell_row_sums(img, &geo, i, scratch, &mut sums);
+        row_values(&sums, &geo, c, noise, (k, i), keys.get(i), &mut values);
+        write_cell_row(
+            &values,
+            &geo,
+            c,
+            output,
+            streaming,
+            &mut scratch.line,
+            rows_out,
+        );
+        scratch.sums = sums;
+        scratch.values = values;
+    };
+    // Many images: one task per image, its cell rows in order. Few images:
+    // one task per cell row. Small work stays on the calling thread: waking
+    // an idle pool costs more than it saves. The noise of a cell row comes
+    // from its own stream either way, so the bytes are the same.
+    let parallel = images.len() >= PARALLEL_MIN_BYTES;
+    let rows_in_parallel = parallel && n < 2 * rayon::current_num_threads();
+    let per_image = |scratch: &mut Scratch, (k, image_out): (usize, &mut [MaybeUninit<u8>])| {
+        let img: ArrayView3<u8> = images.index_axis(Axis(0), k);
+        let mut keys = std::mem::take(&mut scratch.keys);
+        match noise.key() {
+            Some(key) => samplers::row_keys(key, image_offset + k as u64, geo.rows(), &mut keys),
+            None => keys.clear(),
+        }
+        if rows_in_parallel {
+            image_out
+                .par_chunks_mut(task_len)
+                .enumerate()
+                .for_each_init(Scratch::default, |s, task| cell_row(img, k, &keys, s, task));
+        } else {
+            for task in image_out.chunks_mut(task_len).enumerate() {
+                cell_row(img, k, &keys, scratch, task);
+            }
+        }
+        scratch.keys = keys;
+    };
+    if parallel {
+        spare
+            .par_chunks_mut(image_len)
+            .enumerate()
+            .for_each_init(Scratch::default, per_image);
+    } else {
+        let mut scratch = Scratch::default();
+        for task in spare.chunks_mut(image_len).enumerate() {
+            per_image(&mut scratch, task);
+        }
+    }
+    // SAFETY: the chunks above cover all `len` bytes and every task wrote all
+    // of its rows (write_cell_row fills each row of its chunk).
+    unsafe { buf.set_len(len) };
+    Ok(Array4::from_shape_vec((n, oh, ow, c), buf).expect("the shape matches the length"))
+}
