@@ -93,22 +93,22 @@ def _digest(api: ModuleType, group: str) -> str:
 
 PINNED = {
     "rust": {
-        "laplace": "1ac9a475185a094b6df8c1e7d134015f4ce181c6fb8fa9b2c6aca89cce6d1207",
-        "gaussian": "358c3c451634e2602d0444c0a0e5b56bcf1067581b1d92d2c621cfb5a5063498",
+        "laplace": "4cf2307b54c4a7869809aec75821945d5127acd95c1fa891b65debbd9661ffb1",
+        "gaussian": "d8db832a222948c7b8bec868dfdc3ac9837831134bd8e2a4bd1d7bd9347b5864",
         "noisy": "f5767a6487d3cf3cf341ca6cf65e58c010c193ae2bea28c2f742980505aa4391",
-        "batch": "a3762cb1c1c6a94b01ff4f80d91ed725263bb31b63b19e35a97da47e27017a9a",
-        "list": "fb14559e9e7d5eca5595aa7a7e2f0f98968a72a18633ba667babcbd00941722d",
-        "rho": "98f393db0b04fe9d03630bcabaafd188a238330b2c331c22eafdada3d3a4772b",
-        "pixelizer": "831bcb4b4d6e589164d902e7de1b5e7a3dfe1d308d8ea46dfbe5f5133245bf6b",
+        "batch": "046eb192225c56e16262718e04c4b61710732dc1a113d6152f2327d9e515dbb6",
+        "list": "e2fd9fc5f6902507ab7ee57941567628805fa357419bff753b40fe559b666ae8",
+        "rho": "5d0e4beb8389c725e90f133772a50f3708d4ed77e195b2cb467a346aedbcb5a5",
+        "pixelizer": "ef2783a84e1e7aa4e7391b33c8c832302e4cc8444c45f78f17957f80898b822f",
     },
     "reference": {
-        "laplace": "739a4d08b3ea43771d130e8704c4084db50eb01e2efe5de41d5fa548d3f4e7fa",
-        "gaussian": "248b75c7aeadc46c930dbcaf54d40c1c9e6d84d581389932fe7bbc944d5e313e",
+        "laplace": "cc284cb2a640c2d5c60e927a396b817b810932888e868f0af9a5c1420a0389cb",
+        "gaussian": "d546dc39124165575d492be8f5fdd7f6fdc29a65d3abd06713a86c44937617c3",
         "noisy": "86bb2c7ca37ff2fef3fab8c035b9cd176d4226b02cf7f4c5cca07cd5539ad55d",
-        "batch": "09ac84b316a30baca39b929a290ffde59c0330dc32d5ec76cb0e64f71ead3ac0",
-        "list": "1da49d1b7477f3901eb9a01b8383fc7b1b25ae4cb766623e8e6e3540d50df4f5",
-        "rho": "ed646ef7e939b1dd71e211e5b5be7ec0e5789f151339edd2ee190c701075e472",
-        "pixelizer": "380ff2e9ef98a2d77f99d9a7797140e2735fde86b8abe50541f1e800de14e00d",
+        "batch": "ac260bf53e77c8d661da13495082fb283b726e003ce8a4ec7197a073ef6fd0bf",
+        "list": "cc1f9c34ff12b0942be3d7c0fdee8ed97fe03f086000d634302a323dd74d7425",
+        "rho": "63678d87639a59e6df376099efa06e584e950a72d98f051c1a1912909b062e01",
+        "pixelizer": "f0f38f65b907b7ca6962d008bf8bcfd7cc1548cb5bbcca5a84cb17f7522b60aa",
     },
 }
 

@@ -333,3 +333,15 @@ def test_ray_flag_without_ray_says_what_to_install(tmp_path):
     assert proc.returncode == 2
     assert "pip install 'dp-pix[ray]'" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_rows_with_one_key_never_share_noise(dp_ray):
+    """Keys name the streams, but a seeded image's noise is also bound to its
+    pixels: two different images under one key never share noise."""
+    x = np.full((24, 24), 128, np.uint8)
+    y = x.copy()
+    y[3, 5] = 0
+    ds = ray.data.from_items([{"image": x, "path": "same"}, {"image": y, "path": "same"}])
+    params = dp_pix.Params(block=1, epsilon=8.0, m=1, output="grid")
+    a, b = (r["image"] for r in dp_ray.privatize(ds, params, seed=5).take_all())
+    assert not np.array_equal(a.astype(int) - b.astype(int), x.astype(int) - y.astype(int))

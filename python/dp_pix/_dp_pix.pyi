@@ -40,7 +40,7 @@ def pixelate(
     edges: str,
     output: str,
     noise: _Noise | None,
-    seed: bytes | None,
+    seed: bytes | None,  # one 32-byte key, or 32 bytes per image
     image_offset: int,
 ) -> _U8: ...
 def sample(noise: _ExactNoise, n: int, seed: bytes | None) -> _I64: ...

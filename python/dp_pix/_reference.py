@@ -33,6 +33,7 @@ import operator
 import random
 import secrets
 from collections.abc import Callable
+from typing import Any
 from fractions import Fraction
 from numbers import Integral, Rational, Real
 
@@ -201,7 +202,7 @@ _FORMS = {
 }
 
 
-def _index(value: object, name: str) -> int:
+def _index(value: Any, name: str) -> int:
     """A whole number in 0..2**64 (an int or anything with ``__index__``; not a bool)."""
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got bool")
@@ -227,7 +228,7 @@ def _non_negative(value: object, name: str) -> float:
     return x
 
 
-def _parse_noise(noise: object) -> tuple[str, object] | None:
+def _parse_noise(noise: object) -> tuple[str, Any] | None:
     """(law, parameters) of a noise spec, checked; None for the mosaic.
 
     A malformed spec is a ValueError naming what is wrong, a wrong type a TypeError.
@@ -279,6 +280,32 @@ def _check_seed(seed: object) -> None:
         raise TypeError(f"seed must be None or bytes, got {type(seed).__name__}")
     if len(seed) != 32:
         raise ValueError(f"seed must be exactly 32 bytes, got {len(seed)}")
+
+
+def _seed_keys(seed: object, images: int, draws: bool) -> list[bytes] | None:
+    """The keys of ``pixelate``'s seed: None (fresh randomness), one 32-byte
+    key for the call, or one per image (32·N bytes)."""
+    if seed is None:
+        return None
+    if not isinstance(seed, bytes):
+        raise TypeError(f"seed must be None or bytes, got {type(seed).__name__}")
+    if not seed or len(seed) % 32:
+        raise ValueError(
+            f"seed must be 32 bytes (one key), or 32 bytes per image, got {len(seed)}"
+        )
+    keys = [seed[i : i + 32] for i in range(0, len(seed), 32)]
+    if draws and len(keys) not in (1, images):
+        raise ValueError(
+            f"a noise that draws needs one key, or one key per image ({images}), got {len(keys)}"
+        )
+    return keys
+
+
+def _key_of(keys: list[bytes] | None, j: int) -> bytes | None:
+    """Image j's key: its own, or the call's one key."""
+    if keys is None:
+        return None
+    return keys[j] if len(keys) > 1 else keys[0]
 
 
 def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
@@ -369,19 +396,21 @@ def _finish(
 
 
 def _draw_noise(
-    shape: tuple[int, int, int, int], seed: bytes | None, image_offset: int, draw
+    shape: tuple[int, ...], keys: list[bytes] | None, image_offset: int,
+    draw: Callable[[_Randomness], int],
 ) -> np.ndarray:
-    """Integer noise (N, gh, gw, C): one stream per (image_offset + j, cell row).
+    """Integer noise (N, gh, gw, C): one stream per (image j's key,
+    image_offset + j, cell row).
 
     Within a row, samples are drawn column by column, channels innermost.
     """
     n_img, gh, gw, c = shape
     noise = np.empty(shape, dtype=np.int64)
-    shared = _Randomness(None) if seed is None else None
+    shared = _Randomness(None) if keys is None else None
     lo, hi = -_NOISE_CLAMP, _NOISE_CLAMP
     for j in range(n_img):
         for i in range(gh):
-            rng = shared if shared is not None else _Randomness(seed, image_offset + j, i)
+            rng = shared or _Randomness(_key_of(keys, j), image_offset + j, i)
             row = [min(max(draw(rng), lo), hi) for _ in range(gw * c)]
             noise[j, i] = np.array(row, dtype=np.int64).reshape(gw, c)
     return noise
@@ -389,26 +418,29 @@ def _draw_noise(
 
 def _float_baseline(
     images: np.ndarray, sums: np.ndarray, bh: int, bw: int, edges: str, output: str,
-    sigma: float, law: str, seed: bytes | None, image_offset: int,
+    sigma: float, law: str, keys: list[bytes] | None, image_offset: int,
 ) -> np.ndarray:
     """NOT PRIVATE baseline: rint(clip(S/n + X, 0, 255)), X float noise in grey levels.
 
     ``law="gaussian"``: X ~ N(0, sigma²); ``law="laplace"``: X ~ Laplace(scale sigma).
     Seeded: image ``image_offset + j`` uses ``numpy.random.default_rng`` on
-    ``SeedSequence(int.from_bytes(seed, "little"), spawn_key=(image_offset + j,))``.
+    ``SeedSequence(int.from_bytes(key, "little"), spawn_key=(image_offset + j,))``
+    with image j's key.
     """
     _, h, w, _ = images.shape
     counts = _cell_counts(h, w, bh, bw, edges)
     n_img = sums.shape[0]
     x = np.empty(sums.shape, dtype=np.float64)
-    shared = np.random.default_rng() if seed is None else None
-    entropy = None if seed is None else int.from_bytes(bytes(seed), "little")
+    shared = np.random.default_rng() if keys is None else None
     for j in range(n_img):
-        if shared is not None:
-            gen = shared
+        key = _key_of(keys, j)
+        if shared is not None or key is None:
+            gen = shared or np.random.default_rng()
         else:
             gen = np.random.default_rng(
-                np.random.SeedSequence(entropy, spawn_key=(image_offset + j,))
+                np.random.SeedSequence(
+                    int.from_bytes(key, "little"), spawn_key=(image_offset + j,)
+                )
             )
         if law == "gaussian":
             x[j] = gen.normal(0.0, sigma, size=sums.shape[1:])
@@ -426,7 +458,7 @@ def _exact_draw(law: str, num: int, den: int) -> Callable[[_Randomness], int]:
 
 def pixelate(
     images: np.ndarray, block_h: int, block_w: int, edges: str, output: str,
-    noise: tuple | None, seed: bytes | None, image_offset: int,
+    noise: tuple[Any, ...] | None, seed: bytes | None, image_offset: int,
 ) -> np.ndarray:
     """The one pixel entry point: the cells' sums plus ``noise``, post-processed.
 
@@ -435,11 +467,14 @@ def pixelate(
     discrete Gaussian of variance num/den on every cell sum (DP-Pix);
     ``("float-gaussian", sigma)`` or ``("float-laplace", scale)``: the NOT
     PRIVATE float baseline on the means; ``("given", z)``: int64 ``z`` of shape
-    (N, gh, gw, C) added to the sums (tests). ``seed``: None or 32 bytes, used
-    by the laws that draw. Image j draws the streams of image ``image_offset + j``.
+    (N, gh, gw, C) added to the sums (tests). ``seed``, used by the laws that
+    draw: None (fresh randomness), 32 bytes (one key), or 32 bytes per image
+    (image j's own key). Image j draws the streams of image ``image_offset + j``
+    under its key.
     """
     spec = _parse_noise(noise)
-    _check_seed(seed)
+    draws = spec is not None and spec[0] != "given"
+    keys = _seed_keys(seed, images.shape[0], draws)
     image_offset = _index(image_offset, "image_offset")
     _check_choice(edges, "edges", ("partial", "pad", "crop"))
     _check_choice(output, "output", ("full", "grid"))
@@ -457,14 +492,14 @@ def pixelate(
     if law in ("float-gaussian", "float-laplace"):
         return _float_baseline(
             images, sums, block_h, block_w, edges, output,
-            param, law.removeprefix("float-"), seed, image_offset,
+            param, law.removeprefix("float-"), keys, image_offset,
         )
     num, den = param
-    z = _draw_noise(sums.shape, seed, image_offset, _exact_draw(law, num, den))
+    z = _draw_noise(sums.shape, keys, image_offset, _exact_draw(law, num, den))
     return _finish(images, sums, z, block_h, block_w, edges, output)
 
 
-def sample(noise: tuple, n: int, seed: bytes | None) -> np.ndarray:
+def sample(noise: tuple[Any, ...], n: int, seed: bytes | None) -> np.ndarray:
     """``n`` samples of ``("laplace", num, den)`` or ``("gaussian", num, den)``
     from the stream (seed, image 0, row 0); int64."""
     spec = _parse_noise(noise)

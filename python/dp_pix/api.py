@@ -8,8 +8,11 @@ noise the parameters calibrate.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import numbers
+import struct
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, overload
@@ -49,6 +52,8 @@ __all__ = [
 
 Image = npt.NDArray[np.uint8]
 FLOAT_NOISES = ("gaussian", "laplace")
+# Domain of the seeded image keys (Pixelizer._image_keys); a new layout gets a new tag.
+_KEY_DOMAIN = b"dp-pix seeded image key v1\0"
 
 
 # --------------------------------------------------------------------- images
@@ -151,9 +156,13 @@ class Pixelizer:
     close — ``describe()`` says how.
 
     With ``seed``, output is reproducible: the seed is a secret key, never for
-    published releases (anyone who knows it can subtract the noise). Successive
-    calls on one seeded Pixelizer use successive image indices, so they never
-    reuse noise; a fresh Pixelizer with the same seed repeats the same noise.
+    published releases (anyone who knows it can subtract the noise). Each image
+    then draws noise keyed by the seed, the parameters, its index and its own
+    pixels: two different images never share noise, whatever their indices —
+    also across copies of a Pixelizer (pickled to worker processes, say) — and
+    the same seed, parameters, image and index repeat the same bytes.
+    Successive calls use successive indices (under a lock), so one image
+    privatized twice gets fresh noise each time.
     """
 
     core: ClassVar[Core] = backend.CORE
@@ -211,7 +220,29 @@ class Pixelizer:
         p = self._params
         bh, bw = p.block
         noise = self.noise(view.shape[3])
-        return self.core.pixelate(view, bh, bw, p.edges, p.output, noise, self._seed, offset)
+        keys = None if self._seed is None else self._image_keys(view, offset, noise)
+        return self.core.pixelate(view, bh, bw, p.edges, p.output, noise, keys, offset)
+
+    def _image_keys(self, view: np.ndarray, first: int, noise: backend.SamplerSpec) -> bytes:
+        """Under a seed, one 32-byte key per image of ``view`` (N, H, W, C):
+        SHA-256 of the seed, the calibrated noise and the cells, the image's
+        index, shape and pixels. Two different images never share a noise
+        stream (whatever their index), nor do two releases of one image with
+        another noise or block; the same seed, parameters, image and index give
+        the same bytes. The edge mode and the output form are left out: they
+        post-process the same noisy sums, so releases that differ only in them
+        share their noise and together reveal no more than one."""
+        assert self._seed is not None
+        p = self._params
+        setting = json.dumps([*noise, *p.block], separators=(",", ":"))
+        head = hashlib.sha256(_KEY_DOMAIN + self._seed + setting.encode())
+        keys = bytearray()
+        for j, image in enumerate(view):
+            h = head.copy()
+            h.update(struct.pack("<4Q", first + j, *image.shape))
+            h.update(np.ascontiguousarray(image).data)
+            keys += h.digest()
+        return bytes(keys)
 
     def __call__(self, image: Image, *, index: int | None = None) -> Image:
         """Privatize one image.

@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ndarray::{s, Array3, Array4, Axis};
 use rand::SeedableRng;
 
-use dp_pix_core::grid::{self, Edges, Geometry, Noise, Output, Scratch};
+use dp_pix_core::grid::{self, Edges, Geometry, Noise, Output, Scratch, Streams};
 use dp_pix_core::samplers::{self, Ratio, StreamRng};
 
 /// (name, H, W, C, block): the cases of benches/run.py.
@@ -161,16 +161,25 @@ fn pixelate(cr: &mut Criterion) {
                 num: 8160 * c as u64,
                 den: 1,
             },
-            key: [5; 32],
         };
+        let key = [5u8; 32];
         for (label, noise) in [("mosaic", Noise::None), ("DP laplace", laplace)] {
             for output in [Output::Full, Output::Grid] {
                 g.bench_function(format!("{label} {output:?}, {n} x {name}"), |bch| {
                     bch.iter_batched(
                         || (),
                         |()| {
-                            grid::pixelate(batch.view(), b, b, Edges::Partial, output, &noise, 0)
-                                .unwrap()
+                            let streams = Streams::one(&key, 0);
+                            grid::pixelate(
+                                batch.view(),
+                                b,
+                                b,
+                                Edges::Partial,
+                                output,
+                                &noise,
+                                &streams,
+                            )
+                            .unwrap()
                         },
                         BatchSize::SmallInput,
                     )

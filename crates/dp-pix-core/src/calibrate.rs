@@ -123,41 +123,49 @@ pub fn gaussian_sigma2(rho: f64, l2_sq: u128) -> Result<Ratio> {
     round_up_ratio(&(BigUint::from(l2_sq) * rd), &(rn * 2u8))
 }
 
-/// ln δ(α) for ρ-zCDP at ε (CKS 2020, Cor. 13); any α > 1 gives a valid bound.
-fn log_delta_at(alpha: f64, rho: f64, epsilon: f64) -> f64 {
-    (alpha - 1.0) * (alpha * rho - epsilon) - (alpha - 1.0).ln() + alpha * (-1.0 / alpha).ln_1p()
+/// ln δ(α) for ρ-zCDP at ε (CKS 2020, Cor. 13) at α = 1 + u, written to be
+/// stable for small u: (α−1)(αρ−ε) − ln(α−1) + α·ln(1 − 1/α)
+/// = u((u+1)ρ − ε) − u·ln(1 + 1/u) − ln(1 + u). Any α > 1 gives a valid bound.
+fn log_delta_at(u: f64, rho: f64, epsilon: f64) -> f64 {
+    u * ((u + 1.0) * rho - epsilon) - u * (1.0 / u).ln_1p() - u.ln_1p()
 }
 
-/// δ such that ρ-zCDP implies (ε, δ)-DP: the CKS 2020 Cor. 13 bound minimised
-/// over α by golden-section search (the exponent is convex in α).
+/// δ such that ρ-zCDP implies (ε, δ)-DP: the CKS 2020 Cor. 13 bound at its
+/// minimising α. The exponent is convex in α (second derivative
+/// 2ρ + 1/(α(α−1)) > 0), so the minimum is the root of its increasing
+/// derivative (2α−1)ρ − ε + ln(1 − 1/α), found by bisection on β = ln(α−1)
+/// over the whole range of floats: no bracket to miss (a bracket around
+/// (ε+ρ)/(2ρ) + 1 missed the minimiser, near 1/√(2ρ), when ε ≲ ρ). An inexact
+/// root only overstates δ.
 pub fn delta_for(rho: f64, epsilon: f64) -> f64 {
     if rho <= 0.0 {
         return 0.0;
     }
-    // The minimiser lies near (ε + ρ)/(2ρ) + 1; search well beyond it.
-    let mut lo = 1.0 + 1e-12;
-    let mut hi = 4.0 * ((epsilon + rho) / (2.0 * rho) + 1.0) + 10.0;
-    let phi = 0.5 * (5f64.sqrt() - 1.0);
-    let f = |a: f64| log_delta_at(a, rho, epsilon);
-    let mut a = hi - phi * (hi - lo);
-    let mut b = lo + phi * (hi - lo);
-    let (mut fa, mut fb) = (f(a), f(b));
+    let slope = |beta: f64| {
+        let u = beta.exp();
+        (2.0 * u + 1.0) * rho - epsilon + beta - u.ln_1p()
+    };
+    let (mut lo, mut hi) = (-700.0f64, 700.0f64);
+    if slope(lo) >= 0.0 {
+        return 1.0; // the minimum is at α → 1, where the bound is δ = 1
+    }
+    if slope(hi) <= 0.0 {
+        // ρ below ~1e-300: the minimum lies beyond α = e^700
+        return log_delta_at(hi.exp(), rho, epsilon).exp().min(1.0);
+    }
     for _ in 0..200 {
-        if fa < fb {
-            hi = b;
-            b = a;
-            fb = fa;
-            a = hi - phi * (hi - lo);
-            fa = f(a);
+        let mid = 0.5 * (lo + hi);
+        if mid == lo || mid == hi {
+            break;
+        }
+        if slope(mid) < 0.0 {
+            lo = mid;
         } else {
-            lo = a;
-            a = b;
-            fa = fb;
-            b = lo + phi * (hi - lo);
-            fb = f(b);
+            hi = mid;
         }
     }
-    fa.min(fb).exp().min(1.0)
+    let best = log_delta_at(lo.exp(), rho, epsilon).min(log_delta_at(hi.exp(), rho, epsilon));
+    best.min(0.0).exp()
 }
 
 fn meets(rho: f64, epsilon: f64, delta: f64) -> bool {

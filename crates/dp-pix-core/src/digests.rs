@@ -10,7 +10,7 @@
 
 use ndarray::{Array4, ShapeBuilder};
 
-use crate::grid::{self, Edges, Noise, Output};
+use crate::grid::{self, Edges, Noise, Output, Streams};
 use crate::samplers::{self as noise, Key, Ratio};
 
 /// FNV-1a, 64 bits.
@@ -70,12 +70,14 @@ fn crop_leaves_nothing(shape: (usize, usize, usize, usize), block: (usize, usize
 }
 
 /// The digest of one group: `noise_for(case, image)` gives the noise of each
-/// case (`None`: skip); every case runs at every offset in `offsets`, on a C-order
-/// and a Fortran-order copy of its images (which must agree).
+/// case, drawn under `key(tag)`; every case runs at every offset in `offsets`,
+/// on a C-order and a Fortran-order copy of its images (which must agree).
 fn digest<'a>(
     offsets: &[u64],
+    tag: u8,
     noise_for: impl Fn(&Array4<u8>, (usize, usize), Edges) -> Noise<'a>,
 ) -> u64 {
+    let key = key(tag);
     let mut h = Fnv::new();
     for (si, &shape) in SHAPES.iter().enumerate() {
         let x = image(shape, si as u64 + 1);
@@ -90,7 +92,8 @@ fn digest<'a>(
                 for output in OUTPUTS {
                     for &offset in offsets {
                         let run = |v| {
-                            grid::pixelate(v, block.0, block.1, edges, output, &noise, offset)
+                            let streams = Streams::one(&key, offset);
+                            grid::pixelate(v, block.0, block.1, edges, output, &noise, &streams)
                                 .expect("a valid case")
                         };
                         let out = run(x.view());
@@ -128,7 +131,7 @@ const PINNED_LARGE: u64 = 0x3a7e_36c2_cd1d_d9a8;
 
 #[test]
 fn mosaic_unchanged() {
-    assert_eq!(digest(&[0], |_, _, _| Noise::None), PINNED_MOSAIC);
+    assert_eq!(digest(&[0], 0, |_, _, _| Noise::None), PINNED_MOSAIC);
 }
 
 #[test]
@@ -160,7 +163,7 @@ fn given_noise_unchanged() {
             .expect("an edge mode");
         (si * BLOCKS.len() + bi) * EDGES.len() + ei
     };
-    let got = digest(&[0], |x, block, edges| {
+    let got = digest(&[0], 0, |x, block, edges| {
         Noise::Given(zs[index(x, block, edges)].view())
     });
     assert_eq!(got, PINNED_GIVEN);
@@ -168,43 +171,35 @@ fn given_noise_unchanged() {
 
 #[test]
 fn laplace_unchanged() {
-    let got = digest(&OFFSETS, |_, block, _| Noise::Laplace {
+    let got = digest(&OFFSETS, 1, |_, block, _| Noise::Laplace {
         scale: Ratio {
             num: 255 * (block.0 * block.1) as u64 * 3,
             den: 2,
         },
-        key: key(1),
     });
     assert_eq!(got, PINNED_LAPLACE);
 }
 
 #[test]
 fn gaussian_unchanged() {
-    let got = digest(&OFFSETS, |_, block, _| Noise::Gaussian {
+    let got = digest(&OFFSETS, 2, |_, block, _| Noise::Gaussian {
         sigma2: Ratio {
             num: 9000 * (block.0 * block.1) as u64,
             den: 7,
         },
-        key: key(2),
     });
     assert_eq!(got, PINNED_GAUSSIAN);
 }
 
 #[test]
 fn float_gaussian_unchanged() {
-    let got = digest(&OFFSETS, |_, _, _| Noise::FloatGaussian {
-        sigma: 5.0,
-        key: key(3),
-    });
+    let got = digest(&OFFSETS, 3, |_, _, _| Noise::FloatGaussian { sigma: 5.0 });
     assert_eq!(got, PINNED_FLOAT_GAUSSIAN);
 }
 
 #[test]
 fn float_laplace_unchanged() {
-    let got = digest(&OFFSETS, |_, _, _| Noise::FloatLaplace {
-        scale: 3.5,
-        key: key(4),
-    });
+    let got = digest(&OFFSETS, 4, |_, _, _| Noise::FloatLaplace { scale: 3.5 });
     assert_eq!(got, PINNED_FLOAT_LAPLACE);
 }
 
@@ -227,8 +222,8 @@ fn large_inputs_unchanged() {
                 num: 255 * 16 * 3,
                 den: 1,
             },
-            key: key(6),
         };
+        let key = key(6);
         for (label, noise) in [("mosaic", Noise::None), ("laplace", laplace)] {
             let out = grid::pixelate(
                 x.view(),
@@ -237,7 +232,7 @@ fn large_inputs_unchanged() {
                 Edges::Partial,
                 output,
                 &noise,
-                3,
+                &Streams::one(&key, 3),
             )
             .expect("a valid case");
             h.bytes(format!("{shape:?} {block:?} {output:?} {label}").as_bytes());
@@ -352,7 +347,7 @@ fn digest_sees_one_changed_byte() {
             Edges::Partial,
             Output::Grid,
             &Noise::None,
-            0,
+            &Streams::none(),
         )
         .expect("a valid case");
         let mut h = Fnv::new();

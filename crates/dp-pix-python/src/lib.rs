@@ -1,7 +1,7 @@
 //! The PyO3 binding of dp-pix: arrays in, GIL released, one entry point,
 //! arrays out. The only crate that imports pyo3 and numpy.
 //!
-//! The public Python API (`dp_pix._api`) validates every argument before
+//! The public Python API (`dp_pix.params`, `dp_pix.api`) validates every argument before
 //! calling here; these wrappers still refuse what would be unsafe or
 //! meaningless to compute, as `ValueError` or `TypeError`, never a panic. The
 //! contract is `docs/kernel-contract.md`, shared with the pure-Python twin
@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use dp_pix_core::calibrate;
-use dp_pix_core::grid::{self, Edges, Output};
+use dp_pix_core::grid::{self, Edges, Output, Streams};
 use dp_pix_core::samplers;
 
 mod error;
@@ -23,7 +23,9 @@ use spec::{index, Spec};
 
 /// Pixelize a batch `(N, H, W, C)` of any strides with the noise `noise`
 /// (None, or a tuple such as `("laplace", num, den)`); image j of the call
-/// draws the streams of image index `image_offset + j`.
+/// draws the streams of image index `image_offset + j`, under the one key of
+/// `seed` (32 bytes; None: a fresh key from the OS) or under its own key
+/// (`seed` of 32·N bytes).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)] // the kernel contract's argument list, one per parameter
 fn pixelate<'py>(
@@ -40,12 +42,16 @@ fn pixelate<'py>(
     let edges: Edges = edges.parse().map_err(to_py)?;
     let output: Output = output.parse().map_err(to_py)?;
     let spec = Spec::parse(noise.as_ref())?;
-    let seed = spec::seed_bytes(seed.as_ref())?;
+    let keys = spec::seed_keys(seed.as_ref(), spec.draws())?;
     let image_offset = index(&image_offset, "image_offset")?;
-    let noise = spec.noise(seed)?;
+    let noise = spec.noise();
+    let streams = Streams {
+        keys: &keys,
+        offset: image_offset,
+    };
     let view = images.as_array();
     let out = py
-        .detach(|| grid::pixelate(view, block_h, block_w, edges, output, &noise, image_offset))
+        .detach(|| grid::pixelate(view, block_h, block_w, edges, output, &noise, &streams))
         .map_err(to_py)?;
     Ok(out.into_pyarray(py))
 }

@@ -105,29 +105,21 @@ impl<'py> Spec<'py> {
         })
     }
 
-    /// The kernel's noise; a noise that draws takes the key `seed`, or a
-    /// fresh one from the operating system.
-    pub(crate) fn noise(&self, seed: Option<Key>) -> PyResult<Noise<'_>> {
-        Ok(match self {
+    /// The kernel's noise.
+    pub(crate) fn noise(&self) -> Noise<'_> {
+        match self {
             Spec::None => Noise::None,
             Spec::Given(z) => Noise::Given(z.as_array()),
-            Spec::Laplace(scale) => Noise::Laplace {
-                scale: *scale,
-                key: key(seed)?,
-            },
-            Spec::Gaussian(sigma2) => Noise::Gaussian {
-                sigma2: *sigma2,
-                key: key(seed)?,
-            },
-            Spec::FloatGaussian(sigma) => Noise::FloatGaussian {
-                sigma: *sigma,
-                key: key(seed)?,
-            },
-            Spec::FloatLaplace(scale) => Noise::FloatLaplace {
-                scale: *scale,
-                key: key(seed)?,
-            },
-        })
+            Spec::Laplace(scale) => Noise::Laplace { scale: *scale },
+            Spec::Gaussian(sigma2) => Noise::Gaussian { sigma2: *sigma2 },
+            Spec::FloatGaussian(sigma) => Noise::FloatGaussian { sigma: *sigma },
+            Spec::FloatLaplace(scale) => Noise::FloatLaplace { scale: *scale },
+        }
+    }
+
+    /// Whether the noise draws from the streams (and needs keys).
+    pub(crate) fn draws(&self) -> bool {
+        !matches!(self, Spec::None | Spec::Given(_))
     }
 
     /// The law `sample` draws from: only the exact laws have samples.
@@ -158,6 +150,26 @@ pub(crate) fn seed_bytes(seed: Option<&Bound<'_, PyBytes>>) -> PyResult<Option<K
         })
     })
     .transpose()
+}
+
+/// The keys of `pixelate`'s seed: 32 bytes (one key for the call) or 32·N
+/// (one per image), checked; with no seed, one fresh key from the operating
+/// system when the noise draws, else none.
+pub(crate) fn seed_keys(seed: Option<&Bound<'_, PyBytes>>, draws: bool) -> PyResult<Vec<Key>> {
+    let Some(seed) = seed else {
+        return Ok(if draws { vec![key(None)?] } else { Vec::new() });
+    };
+    let bytes = seed.as_bytes();
+    if bytes.is_empty() || bytes.len() % 32 != 0 {
+        return Err(PyValueError::new_err(format!(
+            "seed must be 32 bytes (one key), or 32 bytes per image, got {}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|c| c.try_into().expect("32-byte chunks"))
+        .collect())
 }
 
 /// The generator key: the caller's seed, or fresh bytes from the OS.

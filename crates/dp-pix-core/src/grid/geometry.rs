@@ -58,6 +58,9 @@ pub struct Geometry {
     pub edges: Edges,
 }
 
+/// The largest cell, in pixels: 255·2^48 < 2^63.
+pub const MAX_CELL_PIXELS: u128 = 1 << 48;
+
 impl Geometry {
     pub fn new(h: usize, w: usize, bh: usize, bw: usize, edges: Edges) -> Result<Self> {
         if h == 0 || w == 0 {
@@ -65,6 +68,15 @@ impl Geometry {
         }
         if bh == 0 || bw == 0 {
             return Err(Error::Value(format!("block must be >= 1, got {bh}x{bw}")));
+        }
+        // The last line of defence (the Python layer bounds blocks far lower):
+        // 255 x a cell's pixel count must stay an i64, and the end of the last
+        // cell, rows·bh, a usize.
+        let area = (bh as u128) * (bw as u128);
+        if area > MAX_CELL_PIXELS || h.checked_add(bh).is_none() || w.checked_add(bw).is_none() {
+            return Err(Error::Value(format!(
+                "block {bh}x{bw} is too large: a cell may hold at most 2**48 pixels"
+            )));
         }
         let g = Geometry {
             h,

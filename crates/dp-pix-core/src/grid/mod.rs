@@ -40,46 +40,103 @@ pub enum Noise<'a> {
     /// Integer noise given per (image, cell row, cell column, channel): tests only.
     Given(ArrayView4<'a, i64>),
     /// Exact discrete Laplace on the sums, scale on the sums.
-    Laplace { scale: Ratio, key: Key },
+    Laplace { scale: Ratio },
     /// Exact discrete Gaussian on the sums, variance on the sums.
-    Gaussian { sigma2: Ratio, key: Key },
+    Gaussian { sigma2: Ratio },
     /// NOT PRIVATE: float Gaussian noise of this std on the means.
-    FloatGaussian { sigma: f64, key: Key },
+    FloatGaussian { sigma: f64 },
     /// NOT PRIVATE: float Laplace noise of this scale on the means.
-    FloatLaplace { scale: f64, key: Key },
+    FloatLaplace { scale: f64 },
 }
 
 impl Noise<'_> {
-    /// The key of the noise streams, for the noises that draw.
-    fn key(&self) -> Option<&Key> {
+    /// Whether the noise draws from the streams.
+    fn draws(&self) -> bool {
+        !matches!(self, Noise::None | Noise::Given(_))
+    }
+
+    /// Refuse what cannot be drawn: a given array of the wrong shape, a float
+    /// scale that is negative or not finite.
+    fn check(&self, n: usize, geo: &Geometry, c: usize) -> Result<()> {
         match self {
-            Noise::None | Noise::Given(_) => None,
-            Noise::Laplace { key, .. }
-            | Noise::Gaussian { key, .. }
-            | Noise::FloatGaussian { key, .. }
-            | Noise::FloatLaplace { key, .. } => Some(key),
+            Noise::Given(z) => {
+                let want = [n, geo.rows(), geo.cols(), c];
+                if z.shape() != want {
+                    return Err(Error::Value(format!(
+                        "noise must have shape {want:?}, got {:?}",
+                        z.shape()
+                    )));
+                }
+            }
+            Noise::FloatGaussian { sigma: x } | Noise::FloatLaplace { scale: x }
+                if !(x.is_finite() && *x >= 0.0) =>
+            {
+                return Err(Error::Value(format!(
+                    "the float baseline's scale must be finite and >= 0, got {x}"
+                )));
+            }
+            _ => {}
         }
+        Ok(())
     }
 }
 
-fn check_noise_shape(noise: &Noise, n: usize, geo: &Geometry, c: usize) -> Result<()> {
-    if let Noise::Given(z) = noise {
-        let want = [n, geo.rows(), geo.cols(), c];
-        if z.shape() != want {
-            return Err(Error::Value(format!(
-                "noise must have shape {want:?}, got {:?}",
-                z.shape()
-            )));
+/// Where each image's noise comes from: image `k` of a batch draws the
+/// streams of image index `offset + k` under `keys[k]` — or under `keys[0]`
+/// when one key serves the whole batch. One key per image lets a caller bind
+/// each image's streams to whatever it likes (dp-pix binds a seeded image's
+/// key to its content); one key with distinct offsets numbers the images.
+#[derive(Clone, Copy, Debug)]
+pub struct Streams<'a> {
+    pub keys: &'a [Key],
+    pub offset: u64,
+}
+
+impl<'a> Streams<'a> {
+    /// One key for the batch, image `k` at index `offset + k`.
+    pub fn one(key: &'a Key, offset: u64) -> Streams<'a> {
+        Streams {
+            keys: std::slice::from_ref(key),
+            offset,
         }
     }
-    Ok(())
+
+    /// No streams: for the noises that do not draw.
+    pub fn none() -> Streams<'static> {
+        Streams {
+            keys: &[],
+            offset: 0,
+        }
+    }
+
+    fn check(&self, n: usize) -> Result<()> {
+        if !(self.keys.len() == 1 || self.keys.len() == n) {
+            return Err(Error::Value(format!(
+                "a noise that draws needs one key, or one key per image ({n}), got {}",
+                self.keys.len()
+            )));
+        }
+        // Image k draws the streams of index offset + k: all must exist.
+        if self.offset.checked_add(n as u64 - 1).is_none() {
+            return Err(Error::Value(format!(
+                "image_offset {} + {n} images pass the last stream index 2**64 - 1",
+                self.offset
+            )));
+        }
+        Ok(())
+    }
+
+    fn key(&self, k: usize) -> &Key {
+        &self.keys[if self.keys.len() == 1 { 0 } else { k }]
+    }
 }
 
 /// Inputs below this many bytes are processed on the calling thread.
 const PARALLEL_MIN_BYTES: usize = 1 << 18;
 
 /// Pixelize a batch `(N, H, W, C)` of any strides; image `k` of the batch draws
-/// its noise from the streams of image index `image_offset + k`.
+/// its noise from its streams (see [`Streams`]; unused by noises that do not draw).
+#[allow(clippy::too_many_arguments)] // one per parameter of the kernel contract
 pub fn pixelate(
     images: ArrayView4<u8>,
     block_h: usize,
@@ -87,7 +144,7 @@ pub fn pixelate(
     edges: Edges,
     output: Output,
     noise: &Noise,
-    image_offset: u64,
+    streams: &Streams,
 ) -> Result<Array4<u8>> {
     let (n, h, w, c) = images.dim();
     if n == 0 || c == 0 {
@@ -96,14 +153,11 @@ pub fn pixelate(
             images.shape()
         )));
     }
-    // Image k draws the streams of image index image_offset + k: all must exist.
-    if image_offset.checked_add(n as u64 - 1).is_none() {
-        return Err(Error::Value(format!(
-            "image_offset {image_offset} + {n} images pass the last stream index 2**64 - 1"
-        )));
+    if noise.draws() {
+        streams.check(n)?;
     }
     let geo = Geometry::new(h, w, block_h, block_w, edges)?;
-    check_noise_shape(noise, n, &geo, c)?;
+    noise.check(n, &geo, c)?;
     let (oh, ow) = geo.out_shape(output);
     let image_len = oh * ow * c;
     let len = n * image_len;
@@ -152,9 +206,11 @@ pub fn pixelate(
     let per_image = |scratch: &mut Scratch, (k, image_out): (usize, &mut [MaybeUninit<u8>])| {
         let img: ArrayView3<u8> = images.index_axis(Axis(0), k);
         let mut keys = std::mem::take(&mut scratch.keys);
-        match noise.key() {
-            Some(key) => samplers::row_keys(key, image_offset + k as u64, geo.rows(), &mut keys),
-            None => keys.clear(),
+        if noise.draws() {
+            let index = streams.offset + k as u64;
+            samplers::row_keys(streams.key(k), index, geo.rows(), &mut keys);
+        } else {
+            keys.clear();
         }
         if rows_in_parallel {
             image_out

@@ -46,7 +46,7 @@ fn a_streamed_full_output_equals_the_grid() {
         Edges::Partial,
         Output::Full,
         &Noise::None,
-        0,
+        &Streams::none(),
     )
     .unwrap();
     assert!(got.len() >= STREAM_MIN_OUTPUT);
@@ -57,7 +57,7 @@ fn a_streamed_full_output_equals_the_grid() {
         Edges::Partial,
         Output::Grid,
         &Noise::None,
-        0,
+        &Streams::none(),
     )
     .unwrap();
     for y in (0..1400).step_by(37) {
@@ -81,7 +81,7 @@ fn long_cells_flush_the_column_sums() {
         Edges::Partial,
         Output::Grid,
         &Noise::None,
-        0,
+        &Streams::none(),
     )
     .unwrap();
     assert!(got.iter().all(|&v| v == 255));
@@ -94,7 +94,7 @@ fn long_cells_flush_the_column_sums() {
         Edges::Partial,
         Output::Full,
         &Noise::None,
-        0,
+        &Streams::none(),
     )
     .unwrap();
     assert_eq!(got, want);
@@ -121,13 +121,40 @@ fn mosaic_matches_naive_for_layouts() {
             }
             let want = naive_mosaic(&img, bh, bw, edges);
             for view in [img.view(), f.view()] {
-                let got = pixelate(view, bh, bw, edges, Output::Full, &Noise::None, 0).unwrap();
+                let got = pixelate(
+                    view,
+                    bh,
+                    bw,
+                    edges,
+                    Output::Full,
+                    &Noise::None,
+                    &Streams::none(),
+                )
+                .unwrap();
                 assert_eq!(got, want, "{:?} {edges:?}", (n, h, w, c, bh, bw));
             }
-            let got = pixelate(strided, bh, bw, edges, Output::Full, &Noise::None, 0).unwrap();
+            let got = pixelate(
+                strided,
+                bh,
+                bw,
+                edges,
+                Output::Full,
+                &Noise::None,
+                &Streams::none(),
+            )
+            .unwrap();
             assert_eq!(got, naive_mosaic(&strided.to_owned(), bh, bw, edges));
             // The grid is the full output sampled at each cell's first pixel.
-            let grid = pixelate(img.view(), bh, bw, edges, Output::Grid, &Noise::None, 0).unwrap();
+            let grid = pixelate(
+                img.view(),
+                bh,
+                bw,
+                edges,
+                Output::Grid,
+                &Noise::None,
+                &Streams::none(),
+            )
+            .unwrap();
             let sampled = want.slice(s![.., ..;bh, ..;bw, ..]);
             assert_eq!(grid, sampled);
         }
@@ -148,7 +175,7 @@ fn given_noise_lands_on_the_sums() {
         Edges::Partial,
         Output::Grid,
         &Noise::Given(z.view()),
-        0,
+        &Streams::none(),
     )
     .unwrap();
     assert_eq!(out.as_slice().unwrap(), &[100, 100, 102, 0]);
@@ -160,7 +187,7 @@ fn given_noise_lands_on_the_sums() {
         Edges::Partial,
         Output::Grid,
         &Noise::Given(bad.view()),
-        0
+        &Streams::none()
     )
     .is_err());
 }
@@ -170,34 +197,140 @@ fn seeded_noise_is_reproducible_and_split_independent() {
     let img = test_image(3, 20, 30, 3);
     let noise = Noise::Laplace {
         scale: Ratio { num: 100, den: 1 },
-        key: [7; 32],
     };
-    let all = pixelate(img.view(), 4, 4, Edges::Partial, Output::Grid, &noise, 0).unwrap();
+    let (k7, k8) = ([7u8; 32], [8u8; 32]);
+    let run = |view, streams: &Streams| {
+        pixelate(view, 4, 4, Edges::Partial, Output::Grid, &noise, streams)
+    };
+    let all = run(img.view(), &Streams::one(&k7, 0)).unwrap();
     // Image 2 alone, with offset 2, gets the same bytes as inside the batch.
-    let one = pixelate(
-        img.slice(s![2..3, .., .., ..]),
+    let one = run(img.slice(s![2..3, .., .., ..]), &Streams::one(&k7, 2)).unwrap();
+    assert_eq!(all.slice(s![2..3, .., .., ..]), one);
+    assert_eq!(all, run(img.view(), &Streams::one(&k7, 0)).unwrap());
+    assert_ne!(all, run(img.view(), &Streams::one(&k8, 0)).unwrap());
+    // The last stream index is 2^64 - 1: one image there, not two.
+    let last = img.slice(s![..1, .., .., ..]);
+    assert!(run(last, &Streams::one(&k7, u64::MAX)).is_ok());
+    let two = img.slice(s![..2, .., .., ..]);
+    assert!(run(two, &Streams::one(&k7, u64::MAX)).is_err());
+}
+
+#[test]
+fn one_key_per_image() {
+    // Image k under keys[k] at index offset + k: the same bytes as that image
+    // alone under its key, whatever the other images' keys.
+    let img = test_image(3, 20, 30, 3);
+    let noise = Noise::Gaussian {
+        sigma2: Ratio { num: 900, den: 1 },
+    };
+    let keys = [[1u8; 32], [2u8; 32], [3u8; 32]];
+    let run = |view, streams: &Streams| {
+        pixelate(view, 4, 4, Edges::Partial, Output::Full, &noise, streams).unwrap()
+    };
+    let all = run(
+        img.view(),
+        &Streams {
+            keys: &keys,
+            offset: 5,
+        },
+    );
+    for (k, key) in keys.iter().enumerate() {
+        let alone = run(
+            img.slice(s![k..k + 1, .., .., ..]),
+            &Streams::one(key, 5 + k as u64),
+        );
+        assert_eq!(all.slice(s![k..k + 1, .., .., ..]), alone);
+    }
+    let other = [[1u8; 32], [9u8; 32], [3u8; 32]];
+    let changed = run(
+        img.view(),
+        &Streams {
+            keys: &other,
+            offset: 5,
+        },
+    );
+    assert_eq!(
+        all.slice(s![0, .., .., ..]),
+        changed.slice(s![0, .., .., ..])
+    );
+    assert_ne!(
+        all.slice(s![1, .., .., ..]),
+        changed.slice(s![1, .., .., ..])
+    );
+    // Two keys for three images, or none, is refused.
+    let wrong = Streams {
+        keys: &keys[..2],
+        offset: 0,
+    };
+    assert!(pixelate(
+        img.view(),
         4,
         4,
         Edges::Partial,
         Output::Grid,
         &noise,
-        2,
+        &wrong
     )
-    .unwrap();
-    assert_eq!(all.slice(s![2..3, .., .., ..]), one);
-    let again = pixelate(img.view(), 4, 4, Edges::Partial, Output::Grid, &noise, 0).unwrap();
-    assert_eq!(all, again);
-    let other = Noise::Laplace {
-        scale: Ratio { num: 100, den: 1 },
-        key: [8; 32],
-    };
-    let diff = pixelate(img.view(), 4, 4, Edges::Partial, Output::Grid, &other, 0).unwrap();
-    assert_ne!(all, diff);
-    // The last stream index is 2^64 - 1: one image there, not two.
-    let last = img.slice(s![..1, .., .., ..]);
-    assert!(pixelate(last, 4, 4, Edges::Partial, Output::Grid, &noise, u64::MAX).is_ok());
-    let two = img.slice(s![..2, .., .., ..]);
-    assert!(pixelate(two, 4, 4, Edges::Partial, Output::Grid, &noise, u64::MAX).is_err());
+    .is_err());
+    let empty = Streams::none();
+    assert!(pixelate(
+        img.view(),
+        4,
+        4,
+        Edges::Partial,
+        Output::Grid,
+        &noise,
+        &empty
+    )
+    .is_err());
+}
+
+#[test]
+fn the_core_refuses_what_it_cannot_compute() {
+    // Blocks past 2^48 pixels a cell, or a float scale that is not a number:
+    // a clear error, never a panic or a wrapped value.
+    let img = test_image(1, 3, 5, 1);
+    let none = Streams::none();
+    for (bh, bw) in [(1 << 30, 1 << 30), (usize::MAX, 1), (1, usize::MAX)] {
+        assert!(pixelate(
+            img.view(),
+            bh,
+            bw,
+            Edges::Pad,
+            Output::Grid,
+            &Noise::None,
+            &none
+        )
+        .is_err());
+    }
+    let ok = pixelate(
+        img.view(),
+        1 << 24,
+        1 << 24,
+        Edges::Pad,
+        Output::Grid,
+        &Noise::None,
+        &none,
+    );
+    assert_eq!(ok.unwrap().as_slice().unwrap(), &[0]); // 15 pixels over 2^48: 0, not 255
+    let key = [1u8; 32];
+    for bad in [f64::NAN, -1.0, f64::INFINITY] {
+        for noise in [
+            Noise::FloatGaussian { sigma: bad },
+            Noise::FloatLaplace { scale: bad },
+        ] {
+            let got = pixelate(
+                img.view(),
+                2,
+                2,
+                Edges::Partial,
+                Output::Grid,
+                &noise,
+                &Streams::one(&key, 0),
+            );
+            assert!(got.is_err());
+        }
+    }
 }
 
 #[test]
@@ -205,11 +338,12 @@ fn full_output_repeats_the_grid() {
     let img = test_image(2, 11, 9, 3);
     let noise = Noise::Gaussian {
         sigma2: Ratio { num: 400, den: 1 },
-        key: [1; 32],
     };
+    let key = [1u8; 32];
+    let streams = Streams::one(&key, 0);
     for edges in [Edges::Partial, Edges::Pad, Edges::Crop] {
-        let grid = pixelate(img.view(), 3, 4, edges, Output::Grid, &noise, 0).unwrap();
-        let full = pixelate(img.view(), 3, 4, edges, Output::Full, &noise, 0).unwrap();
+        let grid = pixelate(img.view(), 3, 4, edges, Output::Grid, &noise, &streams).unwrap();
+        let full = pixelate(img.view(), 3, 4, edges, Output::Full, &noise, &streams).unwrap();
         let (_, oh, ow, _) = full.dim();
         for y in 0..oh {
             for x in 0..ow {
