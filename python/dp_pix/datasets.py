@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv as _csv
 import functools
-import io as _stdio
 import os
 import re
 import threading
@@ -43,7 +42,7 @@ from typing import NamedTuple, Union, overload
 
 import numpy as np
 
-from dp_pix.io import _READ_MODES, IMAGE_SUFFIXES, ImageReadError, _read
+from dp_pix.io import IMAGE_SUFFIXES, READ_MODES, ImageReadError, read_image_file
 
 __all__ = [
     "DATA_ENV",
@@ -101,7 +100,7 @@ class _FolderSource:
     def read(self, member: str, mode: str | None) -> np.ndarray:
         path = self.root / member
         with open(path, "rb") as fp:
-            return _read(fp, str(path), mode, False)
+            return read_image_file(fp, str(path), mode)
 
     def files(self) -> list[str]:
         """Every file under the root as a relative POSIX path. Hidden folders
@@ -155,7 +154,7 @@ class _ZipSource:
             data = self._zipfile().read(member)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, EOFError) as exc:
             raise ImageReadError(name, f"cannot extract from the zip archive: {exc}") from exc
-        return _read(_stdio.BytesIO(data), name, mode, False)
+        return read_image_file(data, name, mode)
 
     def files(self) -> list[str]:
         return [n for n in self._zipfile().namelist() if not n.endswith("/")]
@@ -694,7 +693,7 @@ def load_image_folder(
     (non-image files directly in ``root`` are ignored).
     """
     _check_on_error(on_error)
-    if mode not in _READ_MODES:
+    if mode not in READ_MODES:
         raise ValueError(f"mode must be one of None, 'L', 'RGB', 'RGBA'; got {mode!r}")
     base = Path(os.fspath(root))
     if not base.is_dir():
