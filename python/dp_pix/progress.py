@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+    from typing_extensions import Self  # typing.Self is Python 3.11+
 
 __all__ = ["Progress", "printable_line"]
 
@@ -61,25 +65,24 @@ class Progress:
         self.failed = 0
         self.already = initial
         live = _isatty(self.stream) if enabled is None else enabled
-        self._bar: Any = None
+        self._bar: tqdm[Any] | None = None
         if live and total > 0:
             try:
                 from tqdm import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self._bar = tqdm(
-                    total=total,
-                    desc=label or None,
-                    unit=unit,
-                    file=self.stream,
-                    leave=False,
-                    dynamic_ncols=True,
-                    mininterval=0.1,
-                    smoothing=0.1,
-                )
-                if initial:
-                    self._bar.set_postfix_str(f"{initial} already done", refresh=False)
+            except ImportError:  # no bar; the job runs the same
+                return
+            self._bar = tqdm(
+                total=total,
+                desc=label or None,
+                unit=unit,
+                file=self.stream,
+                leave=False,
+                dynamic_ncols=True,
+                mininterval=0.1,
+                smoothing=0.1,
+            )
+            if initial:
+                self._bar.set_postfix_str(f"{initial} already done", refresh=False)
 
     @property
     def drawn(self) -> bool:
@@ -112,7 +115,7 @@ class Progress:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
