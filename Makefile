@@ -1,11 +1,19 @@
-# make demo   set up a virtualenv, build the release extension, run `dp-pix demo`
-# make test   set up, build an abi3 wheel, install it, run cargo test (the workspace, and the
-#             core crate without Python), stubtest and pytest
+# make demo   set up a virtualenv, build and install dp-pix (numpy and Pillow only), write
+#             dp-pix-demo.png with `dp-pix demo`
+# make test   the same, plus the test extras; run cargo test (the workspace, and the core
+#             crate without Python), mypy, stubtest and pytest
 # make bench  run the benchmarks against peers
 
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 WHEELS := target/wheels
+# What the tests need: every extra whose code they exercise.
+TEST_EXTRAS := test,ray,eval
+# The wheel is rebuilt only when a source changed (make test after make demo reuses it).
+SOURCES := $(shell find crates python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \
+             -o -name '*.toml' -o -name '*.png' -o -name '*.txt' -o -name py.typed \) \
+             -not -path '*/__pycache__/*' -not -name '*.so') Cargo.toml Cargo.lock pyproject.toml
+STAMP  := $(VENV)/.dp-pix-wheel
 
 .PHONY: demo test wheel bench clean
 
@@ -13,19 +21,26 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip "maturin>=1.9.4,<2"
 
-# The wheel the users get: release profile, abi3 (CPython >= 3.10).
-wheel: $(PY)
+# The wheel the users get: release profile, abi3 (CPython >= 3.10), installed
+# with its own dependencies only.
+$(STAMP): $(PY) $(SOURCES)
 	rm -rf $(WHEELS)
 	$(VENV)/bin/maturin build --release --quiet --out $(WHEELS) --interpreter $(PY)
 	$(PY) -m pip install --quiet --force-reinstall --no-deps $(WHEELS)/*.whl
-	$(PY) -m pip install --quiet "$$(ls $(WHEELS)/*.whl)[test,ray,eval]"
+	$(PY) -m pip install --quiet $(WHEELS)/*.whl
+	touch $@
 
-demo: wheel
-	$(VENV)/bin/dp-pix demo
+wheel: $(STAMP)
 
-test: wheel
+demo: $(STAMP)
+	$(VENV)/bin/dp-pix demo --overwrite
+	@echo "dp-pix is installed in $(VENV): run $(VENV)/bin/dp-pix --help, or 'source $(VENV)/bin/activate' first"
+
+test: $(STAMP)
+	$(PY) -m pip install --quiet "$$(ls $(WHEELS)/*.whl)[$(TEST_EXTRAS)]"
 	cargo test --workspace
 	PYO3_NO_PYTHON=1 cargo test -p dp-pix-core
+	$(PY) -m mypy
 	$(PY) -m mypy.stubtest dp_pix._dp_pix
 	$(PY) -m pytest
 
@@ -34,6 +49,7 @@ test: wheel
 # also writes the tables there.
 bench: $(PY)
 	$(VENV)/bin/maturin develop --release --quiet --extras bench
+	rm -f $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benches/run.py $(BENCH_ARGS)
 
 clean:

@@ -580,5 +580,5 @@ def test_miniimagenet_csv_errors(mini, rows, error, message):
 
 def test_natural_order():
     names = ["s10", "s2", "s1", "s01", "a", "s2b", "S3"]
-    assert datasets._sorted_paths(names) == ["S3", "a", "s01", "s1", "s2", "s2b", "s10"]
-    assert datasets._sorted_paths(["b/1", "a10/2", "a9/3"]) == ["a9/3", "a10/2", "b/1"]
+    assert datasets.files.sorted_paths(names) == ["S3", "a", "s01", "s1", "s2", "s2b", "s10"]
+    assert datasets.files.sorted_paths(["b/1", "a10/2", "a9/3"]) == ["a9/3", "a10/2", "b/1"]

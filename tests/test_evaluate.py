@@ -359,17 +359,27 @@ def test_a_large_folder_is_cut_to_whole_classes(folder):
 
 
 def test_progress_bar_draws_only_when_enabled():
+    """The worker pool advances a dp_pix.progress bar as tasks complete and
+    closes it at the end; a disabled bar writes nothing."""
+    pytest.importorskip("tqdm")
+    from dp_pix.evaluate.tasks import execute
+    from dp_pix.progress import Progress
+
     stream = io.StringIO()
-    bar = evaluate._Progress("attack", 3, True, stream)
-    for _ in range(3):
-        bar.advance()
-    bar.close()
+    bar = Progress(3, label="attack", unit="task", stream=stream, enabled=True)
+    assert bar.drawn
+    done = dict(execute(lambda shared, task: shared + task, 10, [1, 2, 3], 1, bar))
+    assert done == {1: 11, 2: 12, 3: 13}
+    assert not bar.drawn  # closed, and cleared from the terminal
     text = stream.getvalue()
-    assert text.startswith("\rattack") and "3/3" in text and text.endswith("\n")
+    assert "attack" in text and "/3" in text
     quiet = io.StringIO()
-    bar = evaluate._Progress("attack", 3, False, quiet)
-    bar.advance()
-    bar.close()
+    bar = Progress(3, label="attack", unit="task", stream=quiet, enabled=False)
+    assert list(execute(lambda shared, task: task, None, [1, 2, 3], 1, bar)) == [
+        (1, 1),
+        (2, 2),
+        (3, 3),
+    ]
     assert quiet.getvalue() == ""
 
 

@@ -8,7 +8,7 @@ import stat
 
 import numpy as np
 import pytest
-from dp_pix.io import ImageReadError, read_image, write_image
+from dp_pix.io import READ_MODES, ImageReadError, read_image, read_image_file, write_image
 from PIL import ExifTags, Image, PngImagePlugin
 
 RNG = np.random.default_rng(20180704)
@@ -191,6 +191,32 @@ def test_file_object(tmp_path):
     Image.fromarray(array).save(buffer, "PNG")
     buffer.seek(0)
     np.testing.assert_array_equal(read_image(buffer), array)
+
+
+def test_read_image_file_from_a_file_object_or_bytes():
+    array = _random((5, 6, 3))
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    data = buffer.getvalue()
+    np.testing.assert_array_equal(read_image_file(data, "a.zip/x.png"), array)
+    np.testing.assert_array_equal(read_image_file(io.BytesIO(data), "x.png", "RGB"), array)
+    grey = read_image_file(io.BytesIO(data), "x.png", mode="L")
+    np.testing.assert_array_equal(grey, read_image(io.BytesIO(data), "L"))
+    assert grey.flags.writeable and grey.flags.c_contiguous
+    # The same rules as read_image: the mode must be one of READ_MODES.
+    assert READ_MODES == (None, "L", "RGB", "RGBA")
+    with pytest.raises(ValueError, match="mode"):
+        read_image_file(data, "x.png", "CMYK")
+
+
+def test_read_image_file_names_the_source_in_errors():
+    with pytest.raises(ImageReadError, match="archive.zip/member.png") as info:
+        read_image_file(b"not an image", "archive.zip/member.png")
+    assert info.value.path == "archive.zip/member.png"
+    with pytest.raises(TypeError, match="fp"):
+        read_image_file("x.png", "x.png")  # a path belongs to read_image
+    with pytest.raises(TypeError, match="name"):
+        read_image_file(b"", None)
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,8 @@ def cell_features(images: Any, block: int | tuple[int, int] | None = None) -> np
 
 @functools.cache
 def _knn_class() -> type:
-    base = import_extra("sklearn.base", "the k-NN attacker")
+    # A module loaded at run time: its classes are known to mypy as Any.
+    base: Any = import_extra("sklearn.base", "the k-NN attacker")
 
     class KNNAttacker(base.ClassifierMixin, base.BaseEstimator):
         """k nearest neighbours (Euclidean, uniform votes) that ranks every class.
@@ -198,7 +199,7 @@ def _knn_class() -> type:
 
 @functools.cache
 def _centroid_class() -> type:
-    base = import_extra("sklearn.base", "the nearest-centroid attacker")
+    base: Any = import_extra("sklearn.base", "the nearest-centroid attacker")
 
     class CentroidAttacker(base.ClassifierMixin, base.BaseEstimator):
         """Nearest class centroid: the mean with ``metric="euclidean"``, the

@@ -163,8 +163,8 @@ def _compose(tiles: list[np.ndarray], captions: list[tuple[str, ...]]) -> np.nda
         y = _MARGIN + tile_h + _LINE_GAP
         for i, text in enumerate(caption):
             ink = _WARN_INK if text == "(not private)" else _INK
-            text_w = probe.textlength(text, font=font)
-            draw.text((x + (col_w - text_w) / 2, y), text, fill=ink, font=font)
+            line_w = probe.textlength(text, font=font)
+            draw.text((x + (col_w - line_w) / 2, y), text, fill=ink, font=font)
             y += line_h + _LINE_GAP
         x += col_w + _MARGIN
     return np.asarray(canvas, dtype=np.uint8)

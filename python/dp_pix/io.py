@@ -3,16 +3,19 @@
 ``read_image`` turns any file Pillow can decode into one of three array
 layouts, by fixed and documented rules, so that what reaches the privacy
 mechanism is always the 8-bit ``(H, W)`` or ``(H, W, C)`` image DP-Pix is
-defined on. ``write_image`` writes an array back atomically and without any
-metadata: a released image must not carry the EXIF, GPS position, ICC
-profile or text comments of the photo it was made from.
+defined on; ``read_image_file`` applies the same rules to an open binary
+file or to bytes (a member of a zip archive, a download) under a name the
+caller gives for messages. ``write_image`` writes an array back atomically
+and without any metadata: a released image must not carry the EXIF, GPS
+position, ICC profile or text comments of the photo it was made from.
 
-Both work without the compiled extension.
+All of them work without the compiled extension.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io as _stdio
 import os
 import secrets
 from collections.abc import Iterator
@@ -24,9 +27,11 @@ from PIL import Image, ImageOps
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "READ_MODES",
     "ImageReadError",
     "atomic_file",
     "read_image",
+    "read_image_file",
     "write_bytes",
     "write_image",
 ]
@@ -69,7 +74,9 @@ IMAGE_SUFFIXES = frozenset(
     }
 )
 
-_READ_MODES = (None, "L", "RGB", "RGBA")
+READ_MODES = (None, "L", "RGB", "RGBA")
+"""The values of ``mode`` that :func:`read_image` and :func:`read_image_file` accept."""
+
 # Formats whose encoder takes a ``quality`` (lossy encoders).
 _QUALITY_FORMATS = ("JPEG", "WEBP")
 _DEFAULT_QUALITY = 95
@@ -140,21 +147,50 @@ def read_image(
         has a pixel format with no 8-bit rule. The message names the path.
     """
     _check_read_args(mode, keep_alpha)
-    if hasattr(path, "read"):
-        name = str(getattr(path, "name", "<file object>"))
-        return _read(path, name, mode, keep_alpha)  # type: ignore[arg-type]
-    try:
-        fspath = os.fspath(path)  # type: ignore[arg-type]
-    except TypeError:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        if hasattr(path, "read"):
+            name = str(getattr(path, "name", "<file object>"))
+            return _read(path, name, mode, keep_alpha)
         raise TypeError(
             f"path must be a str, os.PathLike or binary file object, got {type(path).__name__}"
-        ) from None
+        )
+    fspath = os.fspath(path)
     with open(fspath, "rb") as fp:
         return _read(fp, str(fspath), mode, keep_alpha)
 
 
+def read_image_file(
+    fp: IO[bytes] | bytes,
+    name: str,
+    mode: str | None = None,
+    *,
+    keep_alpha: bool = False,
+) -> np.ndarray:
+    """Decode an image from an open binary file (or from ``bytes``) into a
+    new, writable, C-contiguous uint8 array.
+
+    For images that do not come from a path of their own: a member of a zip
+    archive, a download, a database blob. ``name`` says where the bytes come
+    from (e.g. ``"archive.zip/a/b.png"``); every error names it. ``mode`` and
+    ``keep_alpha`` and the rules applied are those of :func:`read_image`. The
+    file is read from its current position; it is not closed.
+
+    Raises :class:`ImageReadError` (an ``OSError``) naming ``name`` if the
+    data are not an image, are corrupt or truncated, or have a pixel format
+    with no 8-bit rule.
+    """
+    _check_read_args(mode, keep_alpha)
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if isinstance(fp, (bytes, bytearray, memoryview)):
+        return _read(_stdio.BytesIO(fp), name, mode, keep_alpha)
+    if not hasattr(fp, "read"):
+        raise TypeError(f"fp must be a binary file object or bytes, got {type(fp).__name__}")
+    return _read(fp, name, mode, keep_alpha)
+
+
 def _check_read_args(mode: str | None, keep_alpha: bool) -> None:
-    if mode not in _READ_MODES:
+    if mode not in READ_MODES:
         raise ValueError(f"mode must be one of None, 'L', 'RGB', 'RGBA'; got {mode!r}")
     if not isinstance(keep_alpha, bool):
         raise TypeError(f"keep_alpha must be True or False, got {type(keep_alpha).__name__}")
@@ -168,9 +204,9 @@ def _check_read_args(mode: str | None, keep_alpha: bool) -> None:
 def _read(fp: IO[bytes], name: str, mode: str | None, keep_alpha: bool) -> np.ndarray:
     """Decode an open binary file; every decoding failure names ``name``."""
     try:
-        with Image.open(fp) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
+        with Image.open(fp) as opened:
+            opened.load()
+            im = ImageOps.exif_transpose(opened)
             im = _to_8bit(im, name, keep_alpha or mode == "RGBA")
             if mode is not None and im.mode != mode:
                 im = im.convert(mode)

@@ -11,7 +11,11 @@ from __future__ import annotations
 import os
 import sys
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+    from typing_extensions import Self  # typing.Self is Python 3.11+
 
 __all__ = ["Progress", "escape_controls", "printable_line"]
 
@@ -76,30 +80,29 @@ class Progress:
         self.failed = 0
         self.already = initial
         live = _isatty(self.stream) if enabled is None else enabled
-        self._bar: Any = None
+        self._bar: tqdm[Any] | None = None
         if live and total > 0:
             try:
                 from tqdm import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                # A terminal that reports no size (a bare pty) gets 80 columns;
-                # tqdm would draw an empty bar.
-                sized = _columns(self.stream) > 0
-                self._bar = tqdm(
-                    total=total,
-                    desc=label or None,
-                    unit=unit,
-                    file=self.stream,
-                    leave=False,
-                    dynamic_ncols=sized,
-                    ncols=None if sized else 80,
-                    nrows=None if sized else 24,
-                    mininterval=0.1,
-                    smoothing=0.1,
-                )
-                if initial:
-                    self._bar.set_postfix_str(f"{initial} already done", refresh=False)
+            except ImportError:  # no bar; the job runs the same
+                return
+            # A terminal that reports no size (a bare pty) gets 80 columns;
+            # tqdm would draw an empty bar.
+            sized = _columns(self.stream) > 0
+            self._bar = tqdm(
+                total=total,
+                desc=label or None,
+                unit=unit,
+                file=self.stream,
+                leave=False,
+                dynamic_ncols=sized,
+                ncols=None if sized else 80,
+                nrows=None if sized else 24,
+                mininterval=0.1,
+                smoothing=0.1,
+            )
+            if initial:
+                self._bar.set_postfix_str(f"{initial} already done", refresh=False)
 
     @property
     def drawn(self) -> bool:
@@ -114,7 +117,8 @@ class Progress:
                 extra = f", {self.already} already done" if self.already else ""
                 self._bar.set_postfix_str(f"{self.failed} failed{extra}", refresh=False)
             self._bar.update(n)
-            if self._bar.n >= self._bar.total:  # the last step is drawn, however fast
+            if self._bar.total is not None and self._bar.n >= self._bar.total:
+                # the last step is drawn, however fast
                 self._bar.refresh()
 
     def describe(self, label: str) -> None:
@@ -134,7 +138,7 @@ class Progress:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

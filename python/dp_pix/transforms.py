@@ -18,13 +18,17 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["block_for_target", "crop_to_multiple", "pad_to_multiple", "resize"]
+__all__ = ["PadMode", "block_for_target", "crop_to_multiple", "pad_to_multiple", "resize"]
 
-_PAD_MODES = ("constant", "edge", "reflect")
+PadMode = Literal["constant", "edge", "reflect"]
+"""How :func:`pad_to_multiple` fills the new pixels."""
+
+_PAD_MODES: tuple[PadMode, ...] = get_args(PadMode)
 _ANCHORS = ("center", "top-left")
 _FILTERS = {
     "nearest": Image.Resampling.NEAREST,
@@ -40,7 +44,7 @@ def pad_to_multiple(
     image: np.ndarray,
     block: int | tuple[int, int],
     *,
-    mode: str = "constant",
+    mode: PadMode = "constant",
     value: int | Sequence[int] = 0,
 ) -> np.ndarray:
     """Pad the bottom and right of ``image`` so ``block`` divides its height
