@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from fractions import Fraction
+from typing import ClassVar
 
 import dp_pix
 import numpy as np
@@ -285,7 +286,7 @@ def test_gaussian_rows_claim_the_zcdp_curve() -> None:
 class RecordingBar:
     """Stands in for dp_pix.progress.Progress and keeps what the audit reports."""
 
-    instances: list[RecordingBar] = []
+    instances: ClassVar[list[RecordingBar]] = []
 
     def __init__(self, total: int, **kwargs) -> None:
         self.total, self.done, self.labels = total, 0, []

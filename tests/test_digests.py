@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+import dp_pix
 import numpy as np
 import pytest
-
-import dp_pix
 from dp_pix import reference
 
 SHAPES = [(13, 17), (16, 16, 3), (31, 29, 4), (64, 48)]

@@ -21,7 +21,7 @@ def section(title: str) -> str:
 
 def test_the_speed_snippet_times_what_the_text_says(data_root: Path) -> None:
     """A median over repeated calls after a warm-up, not one cold call."""
-    (code,) = re.findall(r"```python\n(.*?)```", section("Speed"), flags=re.S)
+    (code,) = re.findall(r"```python\n(.*?)```", section("Speed"), flags=re.DOTALL)
     assert "median" in code and "range(15)" in code and "warm-up" in code
     faces = data_root / "att_faces"
     if not faces.is_dir():
@@ -45,8 +45,8 @@ def test_the_readme_says_where_the_command_is() -> None:
 
 def test_make_demo_installs_no_extras_and_make_test_reuses_the_wheel() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    demo = re.search(r"^demo:.*?(?=^\S)", makefile, flags=re.S | re.M)
+    demo = re.search(r"^demo:.*?(?=^\S)", makefile, flags=re.DOTALL | re.MULTILINE)
     assert demo is not None and "[" not in demo.group(0) and "EXTRAS" not in demo.group(0)
-    test = re.search(r"^test:(.*)$", makefile, flags=re.M)
+    test = re.search(r"^test:(.*)$", makefile, flags=re.MULTILINE)
     assert test is not None and "$(STAMP)" in test.group(1)  # not a fresh build
     assert "/dp-pix-demo.png" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()

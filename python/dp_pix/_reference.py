@@ -33,9 +33,9 @@ import operator
 import random
 import secrets
 from collections.abc import Callable
-from typing import Any
 from fractions import Fraction
 from numbers import Integral, Rational, Real
+from typing import Any
 
 import numpy as np
 

@@ -10,7 +10,7 @@ satisfy it.
 from __future__ import annotations
 
 import warnings
-from typing import Literal, Protocol, TypeAlias, Union
+from typing import Literal, Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -21,18 +21,18 @@ U8: TypeAlias = npt.NDArray[np.uint8]
 I64: TypeAlias = npt.NDArray[np.int64]
 
 #: Exact noise on the cell sums: scale (Laplace) or variance (Gaussian) num/den.
-SamplerSpec: TypeAlias = Union[
-    tuple[Literal["laplace"], int, int], tuple[Literal["gaussian"], int, int]
-]
+SamplerSpec: TypeAlias = (
+    tuple[Literal["laplace"], int, int] | tuple[Literal["gaussian"], int, int]
+)
 #: What the core adds to each cell (see the kernel contract); None: the mosaic.
-NoiseSpec: TypeAlias = Union[
-    None,
-    tuple[Literal["laplace"], int, int],
-    tuple[Literal["gaussian"], int, int],
-    tuple[Literal["float-gaussian"], float],
-    tuple[Literal["float-laplace"], float],
-    tuple[Literal["given"], I64],
-]
+NoiseSpec: TypeAlias = (
+    None
+    | tuple[Literal["laplace"], int, int]
+    | tuple[Literal["gaussian"], int, int]
+    | tuple[Literal["float-gaussian"], float]
+    | tuple[Literal["float-laplace"], float]
+    | tuple[Literal["given"], I64]
+)
 
 
 class Core(Protocol):

@@ -59,9 +59,9 @@ __all__ = [
     "MAX_FILES_PER_TASK",
     "MIN_FILES_PER_TASK",
     "THREADS_PER_TASK",
+    "init_local",
     "pixelate_paths",
     "privatize",
-    "init_local",
     "privatize_paths",
     "runner",
 ]
