@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 import numpy as np
 import numpy.typing as npt
 
-from dp_pix import backend
+from dp_pix import backend, regions as _regions
 from dp_pix.backend import Core
 from dp_pix.params import (
     EDGES,
@@ -32,6 +32,7 @@ from dp_pix.params import (
     check_int,
     seed_bytes,
 )
+from dp_pix.regions import Regions
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -196,9 +197,10 @@ class Pixelizer:
         """The exact noise on the cell sums for ``channels`` channels (see Params.noise)."""
         return self._params.noise(channels, self.core)
 
-    def describe(self, channels: int = 1) -> dict[str, Any]:
-        """The guarantee and the noise scales, for images with ``channels`` channels."""
-        return self._params.describe(channels, self.core)
+    def describe(self, channels: int = 1, *, regions: bool = False) -> dict[str, Any]:
+        """The guarantee and the noise scales, for images with ``channels``
+        channels; ``regions=True``: of region mode (see ``Params.describe``)."""
+        return self._params.describe(channels, self.core, regions=regions)
 
     def _take_indices(self, n: int) -> int:
         with self._lock:
@@ -213,8 +215,20 @@ class Pixelizer:
         noise = self.noise(view.shape[3])
         return self.core.pixelate(view, bh, bw, p.edges, p.output, noise, self._seed, offset)
 
-    def __call__(self, image: Image, *, index: int | None = None) -> Image:
+    def _run_regions(
+        self, view: np.ndarray, like: Image, layout: _regions.Layout, offset: int
+    ) -> Image:
+        out = _regions.release(view, layout, self._params, self.core, self._seed, offset)
+        return out[:, :, 0] if like.ndim == 2 else out
+
+    def __call__(
+        self, image: Image, *, index: int | None = None, regions: Regions | None = None
+    ) -> Image:
         """Privatize one image.
+
+        ``regions``: privatize only these boxes ``[(x0, y0, x1, y1), ...]`` or
+        this boolean ``(H, W)`` mask and return every other pixel unchanged
+        (:mod:`dp_pix.regions`; ``m="region"`` needs them).
 
         ``index`` (for a seeded Pixelizer): draw the noise of image number
         ``index`` instead of the next unused number, and leave the counter as
@@ -226,21 +240,41 @@ class Pixelizer:
         """
         view = as_image(image)
         p = self._params
-        out_shape(view.shape[1], view.shape[2], p.block, p.edges, p.output)
+        layout = None
+        if regions is None:
+            out_shape(view.shape[1], view.shape[2], p.block, p.edges, p.output)
+            p.noise(view.shape[3], self.core)  # m="region" without regions: refused here
+        else:
+            layout = _regions.layout(regions, (view.shape[1], view.shape[2]))
         if index is None:
             offset = self._take_indices(1)
         else:
             offset = check_int(index, "index", 0, MAX_INDEX, "pass the image's number, 0, 1, ...")
+        if layout is not None:
+            return self._run_regions(view, image, layout, offset)
         return _restore(self._run(view, offset), image, batch=False)
 
     @overload
-    def batch(self, images: Image) -> Image: ...
+    def batch(
+        self, images: Image, *, regions: Sequence[Regions] | None = None
+    ) -> Image: ...
     @overload
-    def batch(self, images: Sequence[Image]) -> list[Image]: ...
+    def batch(
+        self, images: Sequence[Image], *, regions: Sequence[Regions] | None = None
+    ) -> list[Image]: ...
 
-    def batch(self, images: Image | Sequence[Image]) -> Image | list[Image]:
-        """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list back)."""
+    def batch(
+        self, images: Image | Sequence[Image], *, regions: Sequence[Regions] | None = None
+    ) -> Image | list[Image]:
+        """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list back).
+
+        ``regions``: one entry per image (boxes or a mask, ``[]`` for none), as
+        for a single call."""
         p = self._params
+        if regions is not None:
+            return self._batch_regions(images, regions)
+        if p.m == "region":
+            p.noise(1, self.core)  # refused: m="region" needs regions
         if isinstance(images, np.ndarray):
             view = as_batch(images)
             n, h, w, c = view.shape
@@ -262,6 +296,40 @@ class Pixelizer:
             for i, (v, im) in enumerate(zip(views, images))
         ]
 
+    def _batch_regions(
+        self, images: Image | Sequence[Image], regions: Sequence[Regions]
+    ) -> Image | list[Image]:
+        if isinstance(images, np.ndarray):
+            stack = as_batch(images)
+            views = [stack[i : i + 1] for i in range(stack.shape[0])]
+            likes: Sequence[Image] = list(images)
+        elif isinstance(images, (list, tuple)):
+            views = [as_image(im, f"images[{i}]") for i, im in enumerate(images)]
+            likes = images
+        else:
+            raise TypeError(
+                "images must be a uint8 array (N, H, W[, C]) or a list of uint8 images, "
+                f"got {type(images).__name__}"
+            )
+        if isinstance(regions, (str, bytes, np.ndarray)) or not isinstance(regions, Sequence):
+            raise TypeError(
+                "regions of a batch must be a list with one entry per image (boxes or a mask)"
+            )
+        if len(regions) != len(views):
+            raise ValueError(
+                f"regions must have one entry per image: {len(views)} image(s), "
+                f"{len(regions)} entries"
+            )
+        layouts = [_regions.layout(r, (v.shape[1], v.shape[2])) for r, v in zip(regions, views)]
+        first = self._take_indices(len(views))
+        outs = [
+            self._run_regions(v, like, lay, first + i)
+            for i, (v, like, lay) in enumerate(zip(views, likes, layouts))
+        ]
+        if isinstance(images, np.ndarray):
+            return np.stack(outs) if outs else np.empty_like(images)
+        return outs
+
 
 # ------------------------------------------------------------------ functions
 
@@ -272,6 +340,7 @@ def dp_pixelate(
     /,
     *,
     seed: int | None = None,
+    regions: Regions | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> Image:
     """DP-Pix one image: uint8 (H, W) or (H, W, C) in, uint8 out.
@@ -282,8 +351,14 @@ def dp_pixelate(
     change of up to ``m`` pixels is ``epsilon``-DP (see :class:`dp_pix.Params`
     for every parameter). ``seed`` is a secret key for reproducible output,
     never for releases.
+
+    ``regions=[(x0, y0, x1, y1), ...]`` (pixels, right and bottom edges
+    excluded) or a boolean ``(H, W)`` mask: region mode (:mod:`dp_pix.regions`)
+    — only the regions are privatized, with cells anchored at each region's
+    top-left corner, and every other pixel is returned unchanged; ``m="region"``
+    protects a whole region.
     """
-    return Pixelizer(params, seed=seed, **kwargs)(image)
+    return Pixelizer(params, seed=seed, **kwargs)(image, regions=regions)
 
 
 @overload
@@ -293,6 +368,7 @@ def dp_pixelate_batch(
     /,
     *,
     seed: int | None = None,
+    regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> Image: ...
 @overload
@@ -302,6 +378,7 @@ def dp_pixelate_batch(
     /,
     *,
     seed: int | None = None,
+    regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> list[Image]: ...
 
@@ -312,15 +389,16 @@ def dp_pixelate_batch(
     /,
     *,
     seed: int | None = None,
+    regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> Image | list[Image]:
     """DP-Pix a batch: uint8 (N, H, W) or (N, H, W, C), or a list of images (a list back).
 
     Each image gets its own guarantee, as with ``dp_pixelate``; with a seed,
     image i draws from its own streams, so the bytes do not depend on the
-    thread count.
+    thread count. ``regions``: one entry per image (see ``dp_pixelate``).
     """
-    return Pixelizer(params, seed=seed, **kwargs).batch(images)
+    return Pixelizer(params, seed=seed, **kwargs).batch(images, regions=regions)
 
 
 def mosaic(
