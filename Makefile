@@ -17,7 +17,7 @@ wheel: $(PY)
 	rm -rf $(WHEELS)
 	$(VENV)/bin/maturin build --release --quiet --out $(WHEELS) --interpreter $(PY)
 	$(PY) -m pip install --quiet --force-reinstall --no-deps $(WHEELS)/*.whl
-	$(PY) -m pip install --quiet "$$(ls $(WHEELS)/*.whl)[test,ray,eval]"
+	$(PY) -m pip install --quiet "$$(ls $(WHEELS)/*.whl)[test,ray,eval,faces]"
 
 demo: wheel
 	$(VENV)/bin/dp-pix demo
