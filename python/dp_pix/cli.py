@@ -99,8 +99,9 @@ def fraction(text: str) -> float:
 _DEMO_DESCRIPTION = """\
 Pixelate the photograph that ships with dp-pix (a NASA portrait of astronaut
 Eileen Collins, public domain) and write one PNG panel: the original, its
-plain mosaic, and DP-Pix at each privacy level epsilon. Print what each
-picture guarantees. Needs no network.
+plain mosaic, DP-Pix at each privacy level epsilon, and region mode (the face
+alone privatized with m = the face's pixel count, the rest unchanged). Print
+what each picture guarantees. Needs no network.
 """
 
 _DEMO_EPILOG = """\
@@ -623,7 +624,8 @@ _EVALUATE_DESCRIPTION = """\
 Reproduce the experiments of the DP-Pix paper on a data set: utility (MSE and
 SSIM against the block size b, the neighbourhood m and epsilon) for DP-Pix,
 the mosaic and a noisy mosaic, and a re-identification attack (several
-classifiers trained on obfuscated images of known classes). Writes report.md,
+classifiers trained on obfuscated images of known classes), also on images
+cut from scenes released in region mode (at m and at m = region). Writes report.md,
 measurements.csv, summary.csv and PNG plots into DIR. Needs the evaluation
 extra: pip install 'dp-pix[eval]'.
 """
