@@ -11,7 +11,7 @@ from pathlib import Path
 import dp_pix
 import numpy as np
 import pytest
-from dp_pix import cli, demo
+from dp_pix import cli, demo, regions
 from PIL import Image
 
 EPSILONS = (0.25, 1.0, 4.0)
@@ -75,7 +75,7 @@ def test_demo_image_is_a_256_rgb_photo():
 # --- the panel ----------------------------------------------------------------------
 
 
-def test_demo_writes_png_panel_with_five_tiles(tmp_path):
+def test_demo_writes_png_panel_with_six_tiles(tmp_path):
     out = tmp_path / "panel.png"
     argv = ["demo", "--out", str(out), "--seed", "3", "--epsilon", *map(str, EPSILONS)]
     assert cli.main(argv) == 0
@@ -86,11 +86,11 @@ def test_demo_writes_png_panel_with_five_tiles(tmp_path):
         panel = np.asarray(im)
     image = demo.load_demo_image()
     assert panel.shape[0] > 256  # tiles plus a caption strip
-    assert 5 * 256 <= panel.shape[1] < 5 * 256 + 200
+    assert 6 * 256 <= panel.shape[1] < 6 * 256 + 220
 
     tiles = split_tiles(panel)
-    assert [t.shape for t in tiles] == [(256, 256, 3)] * 5
-    original, mosaic, *private = tiles
+    assert [t.shape for t in tiles] == [(256, 256, 3)] * 6
+    original, mosaic, *private, region = tiles
     np.testing.assert_array_equal(original, image)
     np.testing.assert_array_equal(mosaic, dp_pix.pixelate(image, block=16))
     for tile in private:
@@ -101,12 +101,20 @@ def test_demo_writes_png_panel_with_five_tiles(tmp_path):
     errors = [np.mean((t.astype(float) - mosaic) ** 2) for t in private]
     assert errors[0] > errors[1] > errors[2], errors
 
+    # region mode: the padded face box privatized, every other pixel as it was
+    (x0, y0, x1, y1), = regions.layout([demo.DEMO_FACE], (256, 256), pad=0.2).boxes
+    keep = np.ones((256, 256), bool)
+    keep[y0:y1, x0:x1] = False
+    np.testing.assert_array_equal(region[keep], image[keep])
+    assert np.mean(region[~keep] != image[~keep]) > 0.9
+
 
 def test_demo_panel_reports_each_tile():
     image = demo.load_demo_image()
     panel, panels = demo.demo_panel(image, block=16, m=16, epsilons=EPSILONS, seed=1)
     assert panel.dtype == np.uint8 and panel.ndim == 3 and panel.shape[2] == 3
-    assert [p["kind"] for p in panels] == ["original", "mosaic"] + ["dp-pix"] * 3
+    assert [p["kind"] for p in panels] == ["original", "mosaic"] + ["dp-pix"] * 3 + ["region"]
+    region = panels.pop()
     assert [p["epsilon"] for p in panels[2:]] == list(EPSILONS)
     assert not panels[0]["private"] and not panels[1]["private"]
     assert "not private" in panels[1]["line"].lower()
@@ -119,14 +127,20 @@ def test_demo_panel_reports_each_tile():
         assert p["describe"]["grey_std_interior"] == pytest.approx(expected["grey_std_interior"])
     stds = [p["describe"]["grey_std_interior"] for p in panels[2:]]
     assert stds[0] > stds[1] > stds[2]
+    assert region["private"] and region["epsilon"] == demo.REGION_EPSILON
+    assert region["describe"]["m"] == 75 * 75  # the padded face box
+    assert region["describe"]["guarantee"] in region["line"]
+    assert "a face the detector misses has no protection" in region["line"]
+    _, without = demo.demo_panel(image, block=16, m=16, epsilons=[1], region_epsilon=None)
+    assert [p["kind"] for p in without] == ["original", "mosaic", "dp-pix"]
 
 
 def test_demo_panel_takes_a_grey_image():
     image = demo.load_demo_image()[:, :, 1]
     panel, panels = demo.demo_panel(image, block=8, m=4, epsilons=[1.0], seed=0)
-    assert len(panels) == 3
-    assert panels[2]["describe"]["channels"] == 1
-    assert [t.shape for t in split_tiles(panel)] == [(256, 256, 3)] * 3
+    assert len(panels) == 4
+    assert panels[2]["describe"]["channels"] == 1 and panels[3]["describe"]["channels"] == 1
+    assert [t.shape for t in split_tiles(panel)] == [(256, 256, 3)] * 4
 
 
 def test_demo_is_reproducible_under_a_seed(tmp_path):

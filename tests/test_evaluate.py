@@ -519,3 +519,37 @@ def test_cli_knows_every_attacker():
     from dp_pix import attack
 
     assert cli._ATTACKERS == attack.ATTACKERS
+
+
+# --- region mode ------------------------------------------------------------------------
+
+
+def test_region_row_attacks_faces_cut_from_privatized_scenes(tiny_run):
+    rows = [r for r in tiny_run.summary if r["experiment"] == "attack-regions"]
+    methods = {(r["method"], r["m"], r["epsilon"]) for r in rows}
+    assert methods == {
+        ("region-mosaic", "", ""),
+        *{("region-dp-pix", m, e) for m in (TINY.m, "region") for e in TINY.attack_epsilons},
+    }
+    best = {
+        (r["method"], r["m"], r["epsilon"]): r["mean"]
+        for r in rows if r["attacker"] == "best" and r["metric"] == "top1"
+    }  # fmt: skip
+    assert best[("region-mosaic", "", "")] >= 0.9  # the mosaic of the region keeps them apart
+    assert best[("region-dp-pix", "region", 4.0)] <= 0.5  # m = the region: noise only
+    report = (tiny_run.out / "report.md").read_text(encoding="utf-8")
+    assert "## Privacy in region mode" in report
+    assert "| region DP-Pix ε=4, m=region |" in report
+    lines = report.splitlines()
+    (mosaic_row,) = [line for line in lines if line.startswith("| mosaic 4x4 (not private)")]
+    assert "—" not in mosaic_row
+
+
+def test_region_scenes_hold_each_image_in_its_region():
+    images, _ = synthetic_images()
+    scenes, boxes = evaluate.region_scenes(images[:8], seed=3)
+    assert scenes.shape == (8, 48, 40)
+    sizes = {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes}
+    assert sizes == {(20 + 2 * 4, 24 + 2 * 5)}  # grown by 20 % each side, never clipped
+    for scene, image, (x0, y0, x1, y1) in zip(scenes, images, boxes):
+        assert np.array_equal(scene[y0 + 5 : y1 - 5, x0 + 4 : x1 - 4], image)

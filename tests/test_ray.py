@@ -12,7 +12,7 @@ from pathlib import Path
 import dp_pix
 import numpy as np
 import pytest
-from dp_pix import pipeline
+from dp_pix import pipeline, regions
 from dp_pix.io import read_image
 from test_cli_pixelate import _env, load, noise_image, run_cli, save, snapshot
 
@@ -205,8 +205,8 @@ def test_a_lost_worker_leaves_no_duplicate_or_missing_output(tmp_path, dp_ray):
     run(work, plan.jobs, results.append)
 
     assert (tmp_path / "attempt-lost").exists(), "no worker was lost"
-    assert sorted(job.rel for job, _, _ in results) == sorted(expected)  # each once
-    assert all(reason is None and channels == 3 for _, channels, reason in results)
+    assert sorted(job.rel for job, *_ in results) == sorted(expected)  # each once
+    assert all(reason is None and channels == 3 for _, channels, reason, _ in results)
     assert snapshot(tmp_path / "out") == expected  # same bytes, temporary file swept
 
 
@@ -216,15 +216,15 @@ def test_retried_write_keeps_only_a_matching_output(tmp_path):
     (tmp_path / "out").mkdir()
     px = dp_pix.Pixelizer(**PARAMS)
     first = pipeline.Privatize(tmp_path / "out", px, "PNG", overwrite=False)
-    assert first(job) == (job, 1, None)
+    assert first(job) == (job, 1, None, None)
     written = (tmp_path / "out" / "a.png").read_bytes()
     retry = dataclasses.replace(first, own_existing=True)
-    assert retry(job) == (job, 1, None)  # the first attempt's output counts
+    assert retry(job) == (job, 1, None, None)  # the first attempt's output counts
     assert (tmp_path / "out" / "a.png").read_bytes() == written
-    _, _, reason = first(job)  # without retries, a file that appeared is a clash
+    _, _, reason, _ = first(job)  # without retries, a file that appeared is a clash
     assert "appeared during the run" in reason
     save(tmp_path / "out" / "a.png", noise_image((5, 5, 3)))  # not what this job writes
-    _, _, reason = retry(job)
+    _, _, reason, _ = retry(job)
     assert "appeared during the run" in reason
 
 
@@ -345,3 +345,11 @@ def test_rows_with_one_key_never_share_noise(dp_ray):
     params = dp_pix.Params(block=1, epsilon=8.0, m=1, output="grid")
     a, b = (r["image"] for r in dp_ray.privatize(ds, params, seed=5).take_all())
     assert not np.array_equal(a.astype(int) - b.astype(int), x.astype(int) - y.astype(int))
+
+
+def test_regions_are_refused_on_ray(tmp_path, dp_ray):
+    make_tree(tmp_path)
+    options = pipeline.Options(P, regions=regions.Finder({}, pad=0.0))
+    with pytest.raises(pipeline.RefusedError, match="not supported on Ray"):
+        dp_ray.pixelate_paths([tmp_path / "in"], tmp_path / "out", options)
+    assert not (tmp_path / "out").exists()

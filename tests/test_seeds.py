@@ -136,3 +136,20 @@ def test_a_seed_is_still_a_key() -> None:
     assert not np.array_equal(
         dp_pix.dp_pixelate(x, seed=1, **ONE_PIXEL), dp_pix.dp_pixelate(x, seed=2, **ONE_PIXEL)
     )
+
+
+@pytest.mark.parametrize("form", ["boxes", "mask"])
+def test_regions_of_different_images_never_share_noise(form) -> None:
+    x, y = neighbours()
+    if form == "boxes":
+        where: object = [(0, 0, 24, 24)]
+    else:
+        where = np.zeros((24, 24), bool)
+        where[:, :20] = True
+    kw = {"block": 1, "epsilon": 8.0, "m": 1}
+    p = dp_pix.Pixelizer(seed=7, **kw)
+    a = pickle.loads(pickle.dumps(p))(x, regions=where)
+    b = pickle.loads(pickle.dumps(p))(y, regions=where)
+    assert not shared_noise(a, b, x, y)
+    # Same seed, image, index and regions: the same bytes.
+    assert np.array_equal(a, dp_pix.Pixelizer(seed=7, **kw)(x, regions=where))

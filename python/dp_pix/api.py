@@ -8,11 +8,8 @@ noise the parameters calibrate.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import numbers
-import struct
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, overload
@@ -21,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dp_pix import backend
+from dp_pix import regions as _regions
 from dp_pix.backend import Core
 from dp_pix.params import (
     EDGES,
@@ -35,6 +33,8 @@ from dp_pix.params import (
     check_int,
     seed_bytes,
 )
+from dp_pix.regions import Regions
+from dp_pix.seeding import image_keys
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -52,8 +52,6 @@ __all__ = [
 
 Image = npt.NDArray[np.uint8]
 FLOAT_NOISES = ("gaussian", "laplace")
-# Domain of the seeded image keys (Pixelizer._image_keys); a new layout gets a new tag.
-_KEY_DOMAIN = b"dp-pix seeded image key v1\0"
 
 
 # --------------------------------------------------------------------- images
@@ -205,9 +203,10 @@ class Pixelizer:
         """The exact noise on the cell sums for ``channels`` channels (see Params.noise)."""
         return self._params.noise(channels, self.core)
 
-    def describe(self, channels: int = 1) -> dict[str, Any]:
-        """The guarantee and the noise scales, for images with ``channels`` channels."""
-        return self._params.describe(channels, self.core)
+    def describe(self, channels: int = 1, *, regions: bool = False) -> dict[str, Any]:
+        """The guarantee and the noise scales, for images with ``channels``
+        channels; ``regions=True``: of region mode (see ``Params.describe``)."""
+        return self._params.describe(channels, self.core, regions=regions)
 
     def _take_indices(self, n: int) -> int:
         with self._lock:
@@ -220,32 +219,24 @@ class Pixelizer:
         p = self._params
         bh, bw = p.block
         noise = self.noise(view.shape[3])
-        keys = None if self._seed is None else self._image_keys(view, offset, noise)
+        keys = None if self._seed is None else image_keys(self._seed, noise, p.block, view, offset)
         return self.core.pixelate(view, bh, bw, p.edges, p.output, noise, keys, offset)
 
-    def _image_keys(self, view: np.ndarray, first: int, noise: backend.SamplerSpec) -> bytes:
-        """Under a seed, one 32-byte key per image of ``view`` (N, H, W, C):
-        SHA-256 of the seed, the calibrated noise and the cells, the image's
-        index, shape and pixels. Two different images never share a noise
-        stream (whatever their index), nor do two releases of one image with
-        another noise or block; the same seed, parameters, image and index give
-        the same bytes. The edge mode and the output form are left out: they
-        post-process the same noisy sums, so releases that differ only in them
-        share their noise and together reveal no more than one."""
-        assert self._seed is not None
-        p = self._params
-        setting = json.dumps([*noise, *p.block], separators=(",", ":"))
-        head = hashlib.sha256(_KEY_DOMAIN + self._seed + setting.encode())
-        keys = bytearray()
-        for j, image in enumerate(view):
-            h = head.copy()
-            h.update(struct.pack("<4Q", first + j, *image.shape))
-            h.update(np.ascontiguousarray(image).data)
-            keys += h.digest()
-        return bytes(keys)
 
-    def __call__(self, image: Image, *, index: int | None = None) -> Image:
+    def _run_regions(
+        self, view: np.ndarray, like: Image, layout: _regions.Layout, offset: int
+    ) -> Image:
+        out = _regions.release(view, layout, self._params, self.core, self._seed, offset)
+        return out[:, :, 0] if like.ndim == 2 else out
+
+    def __call__(
+        self, image: Image, *, index: int | None = None, regions: Regions | None = None
+    ) -> Image:
         """Privatize one image.
+
+        ``regions``: privatize only these boxes ``[(x0, y0, x1, y1), ...]`` or
+        this boolean ``(H, W)`` mask and return every other pixel unchanged
+        (:mod:`dp_pix.regions`; ``m="region"`` needs them).
 
         ``index`` (for a seeded Pixelizer): draw the noise of image number
         ``index`` instead of the next unused number, and leave the counter as
@@ -257,21 +248,41 @@ class Pixelizer:
         """
         view = as_image(image)
         p = self._params
-        out_shape(view.shape[1], view.shape[2], p.block, p.edges, p.output)
+        layout = None
+        if regions is None:
+            out_shape(view.shape[1], view.shape[2], p.block, p.edges, p.output)
+            p.noise(view.shape[3], self.core)  # m="region" without regions: refused here
+        else:
+            layout = _regions.layout(regions, (view.shape[1], view.shape[2]))
         if index is None:
             offset = self._take_indices(1)
         else:
             offset = check_int(index, "index", 0, MAX_INDEX, "pass the image's number, 0, 1, ...")
+        if layout is not None:
+            return self._run_regions(view, image, layout, offset)
         return _restore(self._run(view, offset), image, batch=False)
 
     @overload
-    def batch(self, images: Image) -> Image: ...
+    def batch(
+        self, images: Image, *, regions: Sequence[Regions] | None = None
+    ) -> Image: ...
     @overload
-    def batch(self, images: Sequence[Image]) -> list[Image]: ...
+    def batch(
+        self, images: Sequence[Image], *, regions: Sequence[Regions] | None = None
+    ) -> list[Image]: ...
 
-    def batch(self, images: Image | Sequence[Image]) -> Image | list[Image]:
-        """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list back)."""
+    def batch(
+        self, images: Image | Sequence[Image], *, regions: Sequence[Regions] | None = None
+    ) -> Image | list[Image]:
+        """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list back).
+
+        ``regions``: one entry per image (boxes or a mask, ``[]`` for none), as
+        for a single call."""
         p = self._params
+        if regions is not None:
+            return self._batch_regions(images, regions)
+        if p.m == "region":
+            p.noise(1, self.core)  # refused: m="region" needs regions
         if isinstance(images, np.ndarray):
             view = as_batch(images)
             n, h, w, c = view.shape
@@ -293,6 +304,40 @@ class Pixelizer:
             for i, (v, im) in enumerate(zip(views, images))
         ]
 
+    def _batch_regions(
+        self, images: Image | Sequence[Image], regions: Sequence[Regions]
+    ) -> Image | list[Image]:
+        if isinstance(images, np.ndarray):
+            stack = as_batch(images)
+            views = [stack[i : i + 1] for i in range(stack.shape[0])]
+            likes: Sequence[Image] = list(images)
+        elif isinstance(images, (list, tuple)):
+            views = [as_image(im, f"images[{i}]") for i, im in enumerate(images)]
+            likes = images
+        else:
+            raise TypeError(
+                "images must be a uint8 array (N, H, W[, C]) or a list of uint8 images, "
+                f"got {type(images).__name__}"
+            )
+        if isinstance(regions, (str, bytes, np.ndarray)) or not isinstance(regions, Sequence):
+            raise TypeError(
+                "regions of a batch must be a list with one entry per image (boxes or a mask)"
+            )
+        if len(regions) != len(views):
+            raise ValueError(
+                f"regions must have one entry per image: {len(views)} image(s), "
+                f"{len(regions)} entries"
+            )
+        layouts = [_regions.layout(r, (v.shape[1], v.shape[2])) for r, v in zip(regions, views)]
+        first = self._take_indices(len(views))
+        outs = [
+            self._run_regions(v, like, lay, first + i)
+            for i, (v, like, lay) in enumerate(zip(views, likes, layouts))
+        ]
+        if isinstance(images, np.ndarray):
+            return np.stack(outs) if outs else np.empty_like(images)
+        return outs
+
 
 # ------------------------------------------------------------------ functions
 
@@ -303,6 +348,7 @@ def dp_pixelate(
     /,
     *,
     seed: int | None = None,
+    regions: Regions | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> Image:
     """DP-Pix one image: uint8 (H, W) or (H, W, C) in, uint8 out.
@@ -313,8 +359,14 @@ def dp_pixelate(
     change of up to ``m`` pixels is ``epsilon``-DP (see :class:`dp_pix.Params`
     for every parameter). ``seed`` is a secret key for reproducible output,
     never for releases.
+
+    ``regions=[(x0, y0, x1, y1), ...]`` (pixels, right and bottom edges
+    excluded) or a boolean ``(H, W)`` mask: region mode (:mod:`dp_pix.regions`)
+    — only the regions are privatized, with cells anchored at each region's
+    top-left corner, and every other pixel is returned unchanged; ``m="region"``
+    protects a whole region.
     """
-    return Pixelizer(params, seed=seed, **kwargs)(image)
+    return Pixelizer(params, seed=seed, **kwargs)(image, regions=regions)
 
 
 @overload
@@ -324,6 +376,7 @@ def dp_pixelate_batch(
     /,
     *,
     seed: int | None = None,
+    regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> Image: ...
 @overload
@@ -333,6 +386,7 @@ def dp_pixelate_batch(
     /,
     *,
     seed: int | None = None,
+    regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> list[Image]: ...
 
@@ -343,15 +397,16 @@ def dp_pixelate_batch(
     /,
     *,
     seed: int | None = None,
+    regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> Image | list[Image]:
     """DP-Pix a batch: uint8 (N, H, W) or (N, H, W, C), or a list of images (a list back).
 
     Each image gets its own guarantee, as with ``dp_pixelate``; with a seed,
     image i draws from its own streams, so the bytes do not depend on the
-    thread count.
+    thread count. ``regions``: one entry per image (see ``dp_pixelate``).
     """
-    return Pixelizer(params, seed=seed, **kwargs).batch(images)
+    return Pixelizer(params, seed=seed, **kwargs).batch(images, regions=regions)
 
 
 def mosaic(

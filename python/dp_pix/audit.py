@@ -759,18 +759,22 @@ def audit(
     if not 0.5 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0.5, 1), got {confidence!r}")
     plan = []
+    ms: list[int] = []
     for p in all_params:
+        if p.m == "region":
+            raise ValueError("the audit needs m as a pixel count, not m='region'")
+        ms.append(p.m)
         if p.mechanism == "gaussian" and p.delta is None:
             raise ValueError("auditing the Gaussian mechanism needs its delta, e.g. delta=1e-6")
         names = scenario_names
         if names is None:
             names = SCENARIO_NAMES if p.mechanism == "laplace" else GAUSSIAN_SCENARIOS
-        for s in scenarios(p.block, p.m, names):
+        for s in scenarios(p.block, ms[-1], names):
             plan.append((s, p))
     first = all_params[0]
     gaussian = next((p for p in all_params if p.mechanism == "gaussian"), None)
     report = AuditReport(
-        block=first.block, m=first.m,
+        block=first.block, m=ms[0],
         epsilon=float(first.epsilon if first.epsilon is not None else math.nan),
         delta=gaussian.delta if gaussian is not None else None, runs=runs,
         confidence=confidence, backend=str(BACKEND),

@@ -1,4 +1,5 @@
-"""The `dp-pix demo` panel: one photograph, its mosaic, and DP-Pix at several ε.
+"""The `dp-pix demo` panel: one photograph, its mosaic, DP-Pix at several ε,
+and region mode: the face alone privatized with ``m="region"``.
 
 Everything here runs offline on the photograph that ships in ``dp_pix/data``
 (see ``data/README.txt`` for its source and licence).
@@ -15,12 +16,26 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import dp_pix
+from dp_pix import regions
 
-__all__ = ["DEMO_IMAGE", "demo_panel", "encode_png", "load_demo_image"]
+__all__ = [
+    "DEMO_FACE",
+    "DEMO_IMAGE",
+    "REGION_EPSILON",
+    "demo_panel",
+    "encode_png",
+    "load_demo_image",
+]
 
 #: The bundled photograph, relative to the ``dp_pix`` package.
 DEMO_IMAGE = "data/astronaut.png"
 DEMO_IMAGE_CREDIT = "NASA portrait of astronaut Eileen Collins (public domain)"
+#: The face in the photograph, as ``dp_pix.detect.HaarFaceDetector`` finds it
+#: (``tests/test_detect.py`` checks that it still does); fixed here so that the
+#: demo runs without OpenCV. The panel grows it by ``regions.DEFAULT_PAD``.
+DEMO_FACE = (86, 30, 139, 83)
+#: ε of the region-mode tile. With m = the whole face, any ε buries it.
+REGION_EPSILON = 1.0
 
 _MARGIN = 8  # around the panel and between tiles, in pixels
 _FONT_SIZE = 13
@@ -43,16 +58,21 @@ def demo_panel(
     m: int,
     epsilons: Sequence[float],
     seed: Any = None,
+    region_epsilon: float | None = REGION_EPSILON,
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Build the demo panel: original, mosaic, then DP-Pix at each ε, side by side.
+    """Build the demo panel: original, mosaic, DP-Pix at each ε, then (unless
+    ``region_epsilon`` is None) region mode, side by side: the face
+    (:data:`DEMO_FACE` grown by ``regions.DEFAULT_PAD``, clipped to the image)
+    privatized at ``region_epsilon`` with ``m="region"``, the rest unchanged.
 
     Returns ``(panel, panels)``: ``panel`` is a uint8 RGB array holding one
     captioned tile per picture; ``panels`` has one dict per tile, in order,
-    with the keys ``"kind"`` (``"original"``, ``"mosaic"`` or ``"dp-pix"``),
+    with the keys ``"kind"`` (``"original"``, ``"mosaic"``, ``"dp-pix"`` or
+    ``"region"``),
     ``"caption"`` (the text under the tile), ``"epsilon"`` (None except for
     DP-Pix), ``"private"`` (bool), ``"line"`` (one line stating what the tile
     guarantees, for the console) and ``"describe"`` (``Pixelizer.describe()``
-    for DP-Pix tiles, else None).
+    for DP-Pix tiles, ``regions.describe()`` for the region tile, else None).
 
     ``seed`` is passed to every DP-Pix tile, so a seeded panel is reproducible;
     like any dp_pix seed it is a secret key, not something to use for a release.
@@ -106,6 +126,27 @@ def demo_panel(
                 "private": True,
                 "line": (
                     f"DP-Pix ε={epsilon:g}: {info['guarantee']} (noise sd {_fmt(std)} grey levels)"
+                ),
+                "describe": info,
+            }
+        )
+
+    if region_epsilon is not None:
+        face = regions.layout([DEMO_FACE], (h, w), pad=regions.DEFAULT_PAD)
+        params = dp_pix.Params(block=block, epsilon=region_epsilon, m="region")
+        tiles.append(dp_pix.dp_pixelate(image, params, regions=face, seed=seed))
+        info = regions.describe(params, channels, face)
+        x0, y0, x1, y1 = face.boxes[0]
+        panels.append(
+            {
+                "kind": "region",
+                "caption": (f"face only, eps={region_epsilon:g}", f"m=region ({info['m']} px)"),
+                "epsilon": region_epsilon,
+                "private": True,
+                "line": (
+                    f"region mode, the face box ({x0}, {y0}, {x1}, {y1}), m=region, "
+                    f"ε={region_epsilon:g}: {info['guarantee']}; the rest of the photo is "
+                    "published unchanged"
                 ),
                 "describe": info,
             }

@@ -30,14 +30,17 @@ __all__ = [
     "MAX_M",
     "MECHANISMS",
     "OUTPUTS",
+    "REGION_TERMS",
     "Edges",
     "Mechanism",
     "Output",
     "Params",
     "ParamsArgs",
+    "RegionM",
     "check_block",
     "check_choice",
     "check_int",
+    "check_m",
     "check_real",
     "seed_bytes",
 ]
@@ -45,6 +48,9 @@ __all__ = [
 Mechanism = Literal["laplace", "gaussian"]
 Edges = Literal["partial", "pad", "crop"]
 Output = Literal["full", "grid"]
+#: ``m="region"``: m is the pixel count of the largest region of each image
+#: (``dp_pix.regions``); it is resolved per image, before any noise is drawn.
+RegionM = Literal["region"]
 MECHANISMS: tuple[Mechanism, ...] = ("laplace", "gaussian")
 EDGES: tuple[Edges, ...] = ("partial", "pad", "crop")
 OUTPUTS: tuple[Output, ...] = ("full", "grid")
@@ -59,13 +65,20 @@ MAX_INDEX = 2**63 - 1  # seeded streams are numbered by a 63-bit image index
 # The core keeps calibrated numerators at or below 2^48 (docs/kernel-contract.md).
 _MAX_NOISE = 2**48
 
+#: What region mode's guarantee is conditioned on (PRIVACY.md, "Regions"); part
+#: of the guarantee sentence of ``Params.describe(regions=True)``.
+REGION_TERMS = (
+    ", given the regions; the regions' positions and sizes are published as they are and "
+    "were found on the raw image; a face the detector misses has no protection"
+)
+
 
 class ParamsArgs(TypedDict, total=False):
     """The keyword arguments of :class:`Params`, for ``**kwargs`` of the entry points."""
 
     block: int | tuple[int, int]
     epsilon: float | None
-    m: int
+    m: int | RegionM
     mechanism: Mechanism
     delta: float | None
     rho: float | None
@@ -121,6 +134,18 @@ def check_block(block: Any) -> tuple[int, int]:
     return (b, b)
 
 
+def check_m(m: Any) -> int | RegionM:
+    """``m``: a pixel count, or ``"region"`` (the largest region of each image)."""
+    if isinstance(m, str):
+        if m != "region":
+            raise ValueError(
+                f"m must be a pixel count or 'region', got {m!r}; e.g. m=16, or m='region' "
+                "with regions= to protect whole regions"
+            )
+        return "region"
+    return check_int(m, "m", 1, MAX_M, "m is the number of pixels protected, e.g. m=16")
+
+
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> Any:
     if not isinstance(value, str) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
@@ -164,7 +189,10 @@ class Params:
 
     ``block``: cells of ``block`` x ``block`` pixels, or ``(bh, bw)``.
     ``m``: the neighbourhood — images that differ in at most ``m`` pixel
-    positions (every channel of those pixels) are neighbours.
+    positions (every channel of those pixels) are neighbours. ``m="region"``
+    (only with ``regions=``, see :mod:`dp_pix.regions`): m is the pixel count
+    of each image's largest region, so a whole region is protected; it is
+    resolved per image (``params.replace(m=...)``) before noise is drawn.
     ``mechanism='laplace'`` (default) with ``epsilon``: pure ε-DP.
     ``mechanism='gaussian'`` with ``epsilon`` and ``delta`` ((ε, δ)-DP, through
     ρ-zCDP), or with ``rho`` (ρ-zCDP; ``delta`` then only adds the (ε, δ)
@@ -182,7 +210,7 @@ class Params:
     __slots__ = (*_FIELDS, "_rho", "_noise")
     block: tuple[int, int]
     epsilon: float | None
-    m: int
+    m: int | RegionM
     mechanism: Mechanism
     delta: float | None
     rho: float | None
@@ -196,7 +224,7 @@ class Params:
         *,
         block: int | tuple[int, int],
         epsilon: float | None = None,
-        m: int,
+        m: int | RegionM,
         mechanism: Mechanism = "laplace",
         delta: float | None = None,
         rho: float | None = None,
@@ -205,7 +233,7 @@ class Params:
     ) -> None:
         put = super().__setattr__
         put("block", check_block(block))
-        put("m", check_int(m, "m", 1, MAX_M, "m is the number of pixels protected, e.g. m=16"))
+        put("m", check_m(m))
         put("mechanism", check_choice(mechanism, "mechanism", MECHANISMS))
         put("edges", check_choice(edges, "edges", EDGES))
         put("output", check_choice(output, "output", OUTPUTS))
@@ -241,8 +269,10 @@ class Params:
             put("rho", None)
             put("_rho", float(backend.CORE.rho_for(eps, dlt)))
         # Refuse now what cannot be calibrated (the smallest noise, one channel):
-        # a run fails here, before any file or image is touched.
-        self.noise(1)
+        # a run fails here, before any file or image is touched. With m="region"
+        # the smallest m, 1, is checked; a region too large for the budget is
+        # refused when m is resolved.
+        self._calibrate(1, backend.CORE, 1 if self.m == "region" else self.m)
 
     # ------------------------------------------------------------ the object
 
@@ -319,25 +349,34 @@ class Params:
         the core takes it: ``("laplace", num, den)`` (scale num/den) or
         ``("gaussian", num, den)`` (variance num/den), rounded toward more noise."""
         channels = check_int(channels, "channels", 1, 2**16 - 1, "e.g. channels=3 for RGB")
+        m = self._int_m()
         core = backend.CORE if core is None else core
         key = (channels, id(core))
         cached: dict[tuple[int, int], SamplerSpec] = self._noise
         spec = cached.get(key)
         if spec is None:
-            spec = self._calibrate(channels, core)
+            spec = self._calibrate(channels, core, m)
             cached[key] = spec
         return spec
 
-    def _calibrate(self, channels: int, core: Core) -> SamplerSpec:
+    def _int_m(self) -> int:
+        if self.m == "region":
+            raise ValueError(
+                "m='region' is the pixel count of each image's largest region: pass regions= "
+                "(boxes or a mask) with the image, or give m as a pixel count"
+            )
+        return self.m
+
+    def _calibrate(self, channels: int, core: Core, m: int) -> SamplerSpec:
         bh, bw = self.block
         try:
             if self.mechanism == "laplace":
                 assert self.epsilon is not None
-                sens = core.l1_sensitivity(self.m, channels)
+                sens = core.l1_sensitivity(m, channels)
                 num, den = core.laplace_scale(self.epsilon, sens)
                 return ("laplace", int(num), int(den))
             assert self._rho is not None
-            l2_sq = core.l2_sensitivity_sq(self.m, channels, bh, bw)
+            l2_sq = core.l2_sensitivity_sq(m, channels, bh, bw)
             num, den = core.gaussian_sigma2(self._rho, l2_sq)
             return ("gaussian", int(num), int(den))
         except (ValueError, OverflowError):
@@ -347,22 +386,31 @@ class Params:
                 else f"epsilon={self.epsilon!r} with delta={self.delta!r}"
             )
             raise ValueError(
-                f"{budget} is too small for m={self.m} and {channels} channel(s): the "
+                f"{budget} is too small for m={m} and {channels} channel(s): the "
                 f"noise on a cell sum would exceed 2**48 ({_MAX_NOISE}); use a larger "
                 "epsilon (or rho) or a smaller m"
             ) from None
 
-    def describe(self, channels: int = 1, core: Core | None = None) -> dict[str, Any]:
+    def describe(
+        self, channels: int = 1, core: Core | None = None, *, regions: bool = False
+    ) -> dict[str, Any]:
         """The guarantee and the noise scales for images of ``channels`` channels.
 
         ``guarantee`` is the sentence that every summary and record uses;
         ``epsilon`` (and ``rho``) are those the rounded-up noise achieves, at
-        most the requested ones.
+        most the requested ones. ``regions=True`` states the guarantee of
+        region mode (:mod:`dp_pix.regions`): it covers changes inside the
+        regions, given the regions. With ``m="region"`` (always region mode) m
+        is set per image, so the noise fields are None;
+        ``dp_pix.regions.describe`` gives one image's numbers.
         """
         core = backend.CORE if core is None else core
-        _, num, den = self.noise(channels, core)
+        channels = check_int(channels, "channels", 1, 2**16 - 1, "e.g. channels=3 for RGB")
         bh, bw = self.block
         area = bh * bw
+        regions = regions or self.m == "region"
+        where = " inside the regions" if regions else ""
+        terms = REGION_TERMS if regions else ""
         info: dict[str, Any] = {
             "mechanism": self.mechanism,
             "m": self.m,
@@ -370,10 +418,32 @@ class Params:
             "channels": channels,
             "edges": self.edges,
             "output": self.output,
-            "noise_exact": f"{num}/{den}",
+            "scope": "regions" if regions else "image",
         }
+        if self.m == "region":
+            if self.mechanism == "laplace":
+                dp = f"{self.epsilon:.6g}-DP"
+            elif self.epsilon is not None:
+                dp = f"({self.epsilon:.6g}, {self.delta:.3g})-DP"
+            else:
+                dp = f"{self.rho:.6g}-zCDP"
+            info.update(
+                noise_exact=None, epsilon=self.epsilon, epsilon_requested=self.epsilon,
+                delta=0.0 if self.mechanism == "laplace" else self.delta, rho=self.rho,
+                scale=None, grey_scale_interior=None, grey_std_interior=None,
+            )  # fmt: skip
+            noise = "discrete Laplace" if self.mechanism == "laplace" else "discrete Gaussian"
+            info["guarantee"] = (
+                f"{dp} for any change of up to m pixels inside the regions, m being the pixel "
+                f"count of the image's largest region (all {channels} channel(s)){terms}; "
+                f"{noise} noise on each {bh}x{bw} cell sum, calibrated per image"
+            )
+            return info
+        m = self.m
+        _, num, den = self.noise(channels, core)
+        info["noise_exact"] = f"{num}/{den}"
         if self.mechanism == "laplace":
-            sens = int(core.l1_sensitivity(self.m, channels))
+            sens = int(core.l1_sensitivity(m, channels))
             t = num / den
             epsilon = sens * den / num  # the ε the rounded-up scale achieves, ≤ requested
             std = math.sqrt(discrete_laplace_variance(t))
@@ -388,12 +458,12 @@ class Params:
                 grey_std_interior=std / area,
             )
             info["guarantee"] = (
-                f"{epsilon:.6g}-DP for any change of up to m={self.m} pixels "
-                f"(all {channels} channel(s)); discrete Laplace noise of scale {t:.6g} on "
-                f"each {bh}x{bw} cell sum, {t / area:.3g} grey levels on an interior cell"
+                f"{epsilon:.6g}-DP for any change of up to m={m} pixels{where} "
+                f"(all {channels} channel(s)){terms}; discrete Laplace noise of scale {t:.6g} "
+                f"on each {bh}x{bw} cell sum, {t / area:.3g} grey levels on an interior cell"
             )
             return info
-        l2_sq = int(core.l2_sensitivity_sq(self.m, channels, bh, bw))
+        l2_sq = int(core.l2_sensitivity_sq(m, channels, bh, bw))
         sigma2 = num / den
         rho = l2_sq * den / (2 * num)  # the ρ the rounded-up variance achieves
         eps = self.epsilon
@@ -413,8 +483,9 @@ class Params:
         )
         dp = f"({eps:.6g}, {self.delta:.3g})-DP and " if eps is not None else ""
         info["guarantee"] = (
-            f"{dp}{rho:.6g}-zCDP for any change of up to m={self.m} pixels "
-            f"(all {channels} channel(s)); discrete Gaussian noise of sigma {sigma:.6g} "
-            f"on each {bh}x{bw} cell sum, {sigma / area:.3g} grey levels on an interior cell"
+            f"{dp}{rho:.6g}-zCDP for any change of up to m={m} pixels{where} "
+            f"(all {channels} channel(s)){terms}; discrete Gaussian noise of sigma "
+            f"{sigma:.6g} on each {bh}x{bw} cell sum, {sigma / area:.3g} grey levels on an "
+            "interior cell"
         )
         return info

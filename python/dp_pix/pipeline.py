@@ -61,6 +61,7 @@ from dp_pix.api import Pixelizer
 from dp_pix.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_bytes, write_image
 from dp_pix.params import Params, check_int, seed_bytes
 from dp_pix.progress import Progress, printable_line
+from dp_pix.regions import Finder, resolve
 
 __all__ = [
     "FORMATS",
@@ -150,6 +151,9 @@ class Job(NamedTuple):
     shown: str  # the source as the user named it, printable: for messages and the record
     rel: str  # the output path under OUT, "/"-separated
     stream: int  # the noise stream's index under a seed: noise_index(rel)
+    # The input path relative to its input folder ("/"-separated; a file named
+    # on the command line: its name): the key of a --regions file.
+    name: str = ""
 
 
 class Failure(NamedTuple):
@@ -247,12 +251,15 @@ def make_plan(
     plan = Plan(inputs=[_printable(os.fspath(i)) for i in inputs], out=out_path, jobs=[])
     # (source key, rel, source, shown): the key identifies the file read (resolved path)
     found: list[tuple[str, str, str, str]] = []
+    names: dict[str, str] = {}  # source -> its path relative to its input folder
     for text, real, is_dir in roots:
         if not is_dir:
-            name = output_name(os.path.basename(os.path.normpath(text)), fmt)
+            names[text] = os.path.basename(os.path.normpath(text))
+            name = output_name(names[text], fmt)
             found.append((str(real), name, text, _printable(text)))
             continue
         for source, key, rel_parts, is_link in _walk(text, str(real), plan):
+            names[source] = "/".join(rel_parts)
             rel = "/".join([*rel_parts[:-1], output_name(rel_parts[-1], fmt)])
             # Only a link can lead into OUT: no input folder contains OUT.
             if is_link and Path(key).is_relative_to(out_real):
@@ -305,7 +312,7 @@ def make_plan(
 
     entries = sorted((group[0] for group in by_rel.values()), key=lambda e: e[0])
     plan.jobs = [
-        Job(i, source, shown, rel, noise_index(rel))
+        Job(i, source, shown, rel, noise_index(rel), names[source])
         for i, (rel, source, shown) in enumerate(entries)
     ]
     plan.ignored.sort()
@@ -402,6 +409,7 @@ class Options:
     jobs: int | None = None  # default: default_jobs()
     seed: int | None = None
     existing: str = "refuse"  # or "skip" (resume) or "overwrite"
+    regions: Finder | None = None  # region mode: where each file's regions come from
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, Params):
@@ -413,6 +421,10 @@ class Options:
         if self.jobs is not None:
             check_int(self.jobs, "jobs", 1, 2**16, "the number of files processed at once")
         seed_bytes(self.seed)
+        if self.regions is None and self.params.m == "region":
+            raise ValueError("m='region' needs regions: pass --regions FILE or --detect faces")
+        if self.regions is not None and self.params.output != "full":
+            raise ValueError("regions need output='full' (the rest of each image is kept)")
 
     def pixelizer(self) -> Pixelizer:
         return Pixelizer(self.params, seed=self.seed)
@@ -420,8 +432,9 @@ class Options:
 
 @dataclass(frozen=True)
 class Privatize:
-    """Read, privatize and write one job: ``(job, channels, None)``, or
-    ``(job, None, reason)`` when the file fails. Picklable, so that an engine
+    """Read, privatize and write one job: ``(job, channels, None, regions)``,
+    or ``(job, None, reason, None)`` when the file fails (``regions``: the
+    layout's record entry in region mode, else None). Picklable, so that an engine
     can ship it to other processes or machines (``dp_pix.ray``); it never
     raises for a bad file."""
 
@@ -433,9 +446,14 @@ class Privatize:
     # of the same job (an engine that retries lost tasks, e.g. Ray): kept and
     # counted when its size and channels match, not reported as a clash.
     own_existing: bool = False
+    regions: Finder | None = None
 
-    def __call__(self, job: Job) -> tuple[Job, int | None, str | None]:
+    def __call__(self, job: Job) -> Outcome:
         return _privatize(job, self)
+
+
+# (job, channels, None, regions) or (job, None, reason, None); see Privatize.
+Outcome = tuple[Job, "int | None", "str | None", "dict[str, Any] | None"]
 
 
 Runner = Callable[[Privatize, Sequence[Job], Callable[[Any], None]], None]
@@ -454,6 +472,7 @@ class Report:
     seconds: float = 0.0
     record: Path | None = None
     guarantees: dict[int, str] = field(default_factory=dict)
+    regions: dict[str, dict[str, Any]] = field(default_factory=dict)  # by Job.name
     # "complete", "interrupted" (Ctrl-C, a crash) or "out of space": the run
     # stopped at the first file that did not fit, since every later one would fail too.
     status: str = "running"
@@ -504,6 +523,15 @@ def run(
     """
     pixelizer = options.pixelizer()
     jobs = options.jobs or default_jobs()
+    if options.regions is not None:
+        unknown = options.regions.unknown(job.name for job in plan.jobs)
+        if unknown:
+            raise RefusedError(
+                f"{options.regions.source} names files that are not among the inputs:\n"
+                + _listing([f"  {_printable(n)}" for n in unknown])
+                + "\nits keys are paths relative to the input folder (e.g. a/x.jpg), "
+                "or the file's name for a file given on the command line"
+            )
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
@@ -525,6 +553,8 @@ def run(
         report.record = record_path
         if previous is not None:  # resuming: the kept outputs' channel counts
             report.channels.update(int(c) for c in previous.get("guarantees", {}))
+            kept = previous.get("regions", {}).get("files", {})
+            report.regions.update({j.name: kept[j.name] for j in present if j.name in kept})
             if previous.get("status") != "complete":  # killed: its record may lag behind
                 report.channels |= _channels_of(destination(out, job) for job in present)
         started = _now()
@@ -541,10 +571,10 @@ def run(
         fmt = None if options.format == "same" else _FORMAT_NAME[options.format]
         overwrite = options.existing == "overwrite"
 
-        work = Privatize(out, pixelizer, fmt, overwrite)
+        work = Privatize(out, pixelizer, fmt, overwrite, regions=options.regions)
 
-        def handle(result: tuple[Job, int | None, str | None]) -> None:
-            job, channels, reason = result
+        def handle(result: Outcome) -> None:
+            job, channels, reason, regions = result
             if reason is not None and reason.startswith(OUT_OF_SPACE):
                 # Not this file's fault: it stays to do (--skip-existing), and
                 # the run stops, since every later file would fail the same way.
@@ -556,6 +586,8 @@ def run(
             if reason is None:
                 report.written += 1
                 report.channels.add(channels)  # type: ignore[arg-type]
+                if regions is not None:
+                    report.regions[job.name] = regions
             else:
                 report.failures.append(Failure(job.shown, reason))
                 bar.note(f"dp-pix: {job.shown}: {reason}")
@@ -574,7 +606,8 @@ def run(
             bar.close()
             report.seconds = time.perf_counter() - t0
             report.guarantees = {
-                c: options.params.describe(c)["guarantee"] for c in sorted(report.channels)
+                c: options.params.describe(c, regions=options.regions is not None)["guarantee"]
+                for c in sorted(report.channels)
             }
             record.finish(_record(plan, options, report, started, report.status))
     return report
@@ -585,20 +618,26 @@ def destination(out: Path, job: Job) -> str:
     return os.path.join(out, *job.rel.split("/"))
 
 
-def _privatize(job: Job, how: Privatize) -> tuple[Job, int | None, str | None]:
-    """Read, privatize and write one file: (job, channels, None) or (job, None, reason)."""
+def _privatize(job: Job, how: Privatize) -> Outcome:
+    """Read, privatize and write one file (see ``Privatize``)."""
     try:
         image = read_image(job.source)
     except ImageReadError as exc:
         if isinstance(exc.__cause__, UnidentifiedImageError):  # its message shows a file object
-            return job, None, "not an image, or in a format Pillow cannot identify"
-        return job, None, exc.reason
+            return job, None, "not an image, or in a format Pillow cannot identify", None
+        return job, None, exc.reason, None
     except OSError as exc:  # missing since the plan, no permission, ...
-        return job, None, f"cannot read: {exc.strerror or exc}"
+        return job, None, f"cannot read: {exc.strerror or exc}", None
+    regions = None
     try:
-        private = how.pixelizer(image, index=job.stream)
+        if how.regions is None:
+            private = how.pixelizer(image, index=job.stream)
+        else:
+            layout = how.regions(job.name, image)
+            private = how.pixelizer(image, index=job.stream, regions=layout)
+            regions = {**layout.to_dict(), "m": resolve(how.pixelizer.params, layout).m}
     except ValueError as exc:  # e.g. edges='crop' on an image smaller than a cell
-        return job, None, str(exc)
+        return job, None, str(exc), None
     del image
     dest = destination(how.out, job)
     channels = 1 if private.ndim == 2 else private.shape[2]
@@ -609,7 +648,7 @@ def _privatize(job: Job, how: Privatize) -> tuple[Job, int | None, str | None]:
         if how.own_existing and _shape_of(dest) == (*private.shape[:2], channels):
             # A retried task: the first attempt wrote it whole (atomically) and
             # was lost before reporting. This attempt's noise is discarded.
-            return job, channels, None
+            return job, channels, None, regions
         return (
             job,
             None,
@@ -617,14 +656,15 @@ def _privatize(job: Job, how: Privatize) -> tuple[Job, int | None, str | None]:
                 f"{_printable(dest)} appeared during the run and was kept; "
                 "pass --overwrite to replace it"
             ),
+            None,
         )
     except OSError as exc:
         if exc.errno in _NO_SPACE:
-            return job, None, f"{OUT_OF_SPACE}cannot write {_printable(dest)}: {exc.strerror}"
-        return job, None, f"cannot write {_printable(dest)}: {exc}"
+            return job, None, f"{OUT_OF_SPACE}cannot write {_printable(dest)}: {exc.strerror}", None
+        return job, None, f"cannot write {_printable(dest)}: {exc}", None
     except ValueError as exc:
-        return job, None, f"cannot write {_printable(dest)}: {exc}"
-    return job, channels, None
+        return job, None, f"cannot write {_printable(dest)}: {exc}", None
+    return job, channels, None, regions
 
 
 def _shape_of(path: str) -> tuple[int, int, int] | None:
@@ -805,11 +845,14 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def _parameters(options: Options) -> dict[str, Any]:
-    return {
+    out = {
         **options.params.to_dict(),
         "format": options.format,
         "seeded": options.seed is not None,
     }
+    if options.regions is not None:
+        out["regions"] = options.regions.to_dict()
+    return out
 
 
 def _record(
@@ -828,7 +871,8 @@ def _record(
         "parameters": _parameters(options),
         "seed": _SEED_NOTE if options.seed is not None else "no seed: fresh OS randomness",
         "guarantees": {
-            str(c): _jsonable(options.params.describe(c)) for c in sorted(report.channels)
+            str(c): _jsonable(options.params.describe(c, regions=options.regions is not None))
+            for c in sorted(report.channels)
         },
         "conversions": CONVERSIONS,
         "inputs": plan.inputs,
@@ -843,6 +887,22 @@ def _record(
         # sorted: the record does not depend on the order in which files finished
         "failures": [{"path": f.path, "reason": f.reason} for f in sorted(report.failures)],
         "ignored": report.ignored,
+        **_regions_record(options, report),
+    }
+
+
+def _regions_record(options: Options, report: Report) -> dict[str, Any]:
+    """Region mode: how regions were found, and the boxes and m of every file
+    (the boxes are visible in the outputs anyway)."""
+    if options.regions is None:
+        return {}
+    return {
+        "regions": {
+            **options.regions.to_dict(),
+            "scope": "the guarantees hold for changes inside the regions, given the regions; "
+            "pixels outside them are published unchanged",
+            "files": {name: report.regions[name] for name in sorted(report.regions)},
+        }
     }
 
 

@@ -255,8 +255,11 @@ def pixelate_paths(
     how many Ray tasks the jobs are cut into (default: two per CPU of the
     cluster, within ``MIN_FILES_PER_TASK`` to ``MAX_FILES_PER_TASK`` files
     each); ``options.jobs``: the most tasks at once (default: as many as
-    the cluster runs). Each task runs ``THREADS_PER_TASK`` threads.
+    the cluster runs). Each task runs ``THREADS_PER_TASK`` threads. Region
+    mode (``options.regions``) runs on one machine only, for now.
     """
+    if options.regions is not None:
+        raise pipeline.RefusedError("regions are not supported on Ray yet: run without --ray")
     plan = pipeline.make_plan(inputs, out, options.format)
     return pipeline.run(
         plan,
@@ -308,7 +311,7 @@ def _run_on_ray(
         jobs = {job.number: job for job in todo}
         for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
             for number, channels, reason in zip(batch["number"], batch["channels"], batch["reason"]):
-                handle((jobs[int(number)], int(channels) or None, str(reason) or None))
+                handle((jobs[int(number)], int(channels) or None, str(reason) or None, None))
         # Every task is done: temporary files left are those of lost workers.
         pipeline.remove_stale_temps(work.out, todo)
     finally:
@@ -324,12 +327,12 @@ def _parts(files: int, cpus: int) -> int:
 def _work_batch(work: pipeline.Privatize, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One Ray task: the single-process engine's thread pool on a part of the jobs."""
     jobs = [_job(batch, i) for i in range(len(batch["number"]))]
-    results: list[tuple[pipeline.Job, int | None, str | None]] = []
+    results: list[pipeline.Outcome] = []
     pipeline.run_jobs(work, jobs, THREADS_PER_TASK, results.append)
     return {
-        "number": np.array([job.number for job, _, _ in results], dtype=np.int64),
-        "channels": np.array([c or 0 for _, c, _ in results], dtype=np.int64),  # 0: failed
-        "reason": np.array([reason or "" for _, _, reason in results], dtype=object),
+        "number": np.array([r[0].number for r in results], dtype=np.int64),
+        "channels": np.array([r[1] or 0 for r in results], dtype=np.int64),  # 0: failed
+        "reason": np.array([r[2] or "" for r in results], dtype=object),
     }
 
 

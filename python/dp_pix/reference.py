@@ -18,6 +18,7 @@ from dp_pix._reference import bernoulli, bernoulli_exp, discrete_gaussian, discr
 from dp_pix.api import Image
 from dp_pix.backend import Core
 from dp_pix.params import Edges, Output, Params, ParamsArgs
+from dp_pix.regions import Regions
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -46,21 +47,22 @@ def dp_pixelate(
     /,
     *,
     seed: int | None = None,
+    regions: Regions | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> Image:
     """:func:`dp_pix.dp_pixelate` on the reference core."""
-    return Pixelizer(params, seed=seed, **kwargs)(image)
+    return Pixelizer(params, seed=seed, **kwargs)(image, regions=regions)
 
 
 @overload
 def dp_pixelate_batch(
     images: Image, params: Params | None = None, /, *, seed: int | None = None,
-    **kwargs: Unpack[ParamsArgs],
+    regions: Sequence[Regions] | None = None, **kwargs: Unpack[ParamsArgs],
 ) -> Image: ...
 @overload
 def dp_pixelate_batch(
     images: Sequence[Image], params: Params | None = None, /, *, seed: int | None = None,
-    **kwargs: Unpack[ParamsArgs],
+    regions: Sequence[Regions] | None = None, **kwargs: Unpack[ParamsArgs],
 ) -> list[Image]: ...
 
 
@@ -70,10 +72,11 @@ def dp_pixelate_batch(
     /,
     *,
     seed: int | None = None,
+    regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
 ) -> Image | list[Image]:
     """:func:`dp_pix.dp_pixelate_batch` on the reference core."""
-    return Pixelizer(params, seed=seed, **kwargs).batch(images)
+    return Pixelizer(params, seed=seed, **kwargs).batch(images, regions=regions)
 
 
 def pixelate(

@@ -75,6 +75,7 @@ from dp_pix.evaluate.measurements import (
     utility_summary,
 )
 from dp_pix.evaluate.plots import plot_all
+from dp_pix.evaluate.regions import RegionAttack, region_attack, region_scenes, region_views
 from dp_pix.evaluate.report import (
     RunContext,
     cli_command,
@@ -112,11 +113,15 @@ __all__ = [
     "Config",
     "EvalData",
     "MeasurementRow",
+    "RegionAttack",
     "Result",
     "SummaryRow",
     "load_data",
     "matched_sigma",
     "obfuscate",
+    "region_attack",
+    "region_scenes",
+    "region_views",
     "run",
 ]
 
@@ -212,6 +217,11 @@ def run(
     t0 = time.monotonic()
     attack_results = run_attack(evdata, attack_idx, config, seed, jobs, show)
     timings["attack"] = time.monotonic() - t0
+    region = None
+    if attack_idx is not None and config.region_attack:
+        t0 = time.monotonic()
+        region = region_attack(evdata, attack_idx, config, seed, jobs, show)
+        timings["regions"] = time.monotonic() - t0
     t0 = time.monotonic()
     utility = run_utility(evdata.images[utility_idx], evdata.channels, config, seed, jobs, show)
     timings["utility"] = time.monotonic() - t0
@@ -221,6 +231,9 @@ def run(
     rows += attack_rows(evdata.key, attack_results, n_classes)
     summary = utility_summary(evdata.key, utility, len(utility_idx))
     summary += attack_summary(evdata.key, attack_results, n_classes)
+    if region is not None:
+        rows += region.rows
+        summary += region.summary
 
     t0 = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
@@ -244,6 +257,7 @@ def run(
         attack_idx=attack_idx,
         attack_notes=attack_notes,
         n_classes=n_classes,
+        region=region,
     )
     files.append(write_text(folder / "report.md", report(context, summary, figures)))
     files.append(write_text(folder / "run.json", run_json(context)))

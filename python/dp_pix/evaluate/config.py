@@ -90,6 +90,10 @@ class Config:
     """Omniglot: attack and sweep the characters of this many alphabets."""
     examples: int = 4
     """Images shown per condition in the attack example panel."""
+    region_attack: bool = True
+    """Also attack region mode: each image pasted into a scene, privatized there
+    with ``regions=`` (b, m and the attack's ε, and ``m="region"``) or
+    mosaicked, and cut out again (:mod:`dp_pix.evaluate.regions`)."""
     name: str = "full"
 
     def sweep_values(self, sweep: str) -> tuple[float, ...]:

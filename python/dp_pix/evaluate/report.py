@@ -23,6 +23,7 @@ import dp_pix
 from dp_pix.attack import chance
 from dp_pix.evaluate.config import SWEEP_AXIS, SWEEPS, Config, EvalData, fixed_settings
 from dp_pix.evaluate.measurements import SummaryRow, summary_lookup, utility_key
+from dp_pix.evaluate.regions import RegionAttack
 from dp_pix.evaluate.tables import (
     attack_table,
     best_accuracy,
@@ -61,6 +62,7 @@ class RunContext:
     attack_idx: np.ndarray | None
     attack_notes: list[str]
     n_classes: int
+    region: RegionAttack | None = None
 
 
 def clock(seconds: float) -> str:
@@ -309,6 +311,8 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
         if "examples-attack.png" in names:
             w("What the attacker sees:\n")
             w("![attack examples](examples-attack.png)\n")
+    if ctx.region is not None:
+        w(ctx.region.report)
 
     w("## Utility\n")
     w(

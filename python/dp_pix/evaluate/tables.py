@@ -19,6 +19,8 @@ __all__ = [
     "attack_table",
     "best_accuracy",
     "fmt",
+    "markdown_table",
+    "pct",
     "span_of",
     "trends",
     "utility_table",
@@ -48,7 +50,7 @@ def _pm(r: SummaryRow | None, scale: float = 1.0, digits: int = 3) -> str:
     return f"{fmt(mean, digits)} ± {fmt(half, 2)}"
 
 
-def _pct(r: SummaryRow | None) -> str:
+def pct(r: SummaryRow | None) -> str:
     if r is None:
         return "—"
     mean = 100 * r["mean"]
@@ -58,7 +60,7 @@ def _pct(r: SummaryRow | None) -> str:
     return f"{mean:.1f} ± {half:.1f}"
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -92,7 +94,7 @@ def utility_table(lookup: SummaryLookup, config: Config, sweep: str) -> str:
                 fmt(wrapped["mean"]) if wrapped else "—",
             ]
         )
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def attack_table(lookup: SummaryLookup, config: Config, metric: str, n_classes: int) -> str:
@@ -103,12 +105,12 @@ def attack_table(lookup: SummaryLookup, config: Config, metric: str, n_classes: 
     for c in conditions(config):
         cells = [c.label]
         for a in attackers:
-            cells.append(_pct(lookup.get(attack_key(c, a, metric))))
+            cells.append(pct(lookup.get(attack_key(c, a, metric))))
         rows.append(cells)
     k = 1 if metric == "top1" else 5
     p = f"{100 * chance(n_classes, k):.1f}"
     rows.append(["random guessing", *([p] * len(attackers))])
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def span_of(summary: list[SummaryRow], metric: str) -> tuple[float, float]:

@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -50,7 +50,7 @@ def obfuscate(
     method: str,
     *,
     block: int | None = None,
-    m: int | None = None,
+    m: int | Literal["region"] | None = None,
     epsilon: float | None = None,
     sigma: float | None = None,
     seed: int | None = None,
@@ -126,7 +126,7 @@ class Condition:
     label: str
     method: str
     block: int | None = None
-    m: int | None = None
+    m: int | Literal["region"] | None = None  # "region": the region's pixel count
     epsilon: float | None = None
 
 
