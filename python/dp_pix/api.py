@@ -207,6 +207,18 @@ class Pixelizer:
                 self._next_index += n
             return first
 
+    def _first_index(self, n: int, index: int | None) -> int:
+        """The first image number of ``n`` images: the next unused, or ``index``."""
+        if index is None:
+            return self._take_indices(n)
+        fix = "pass the first image's number, 0, 1, ..."
+        first = check_int(index, "index", 0, MAX_INDEX, fix)
+        if first + n - 1 > MAX_INDEX:
+            raise ValueError(
+                f"index {first} + {n} images runs past the last image number 2**63 - 1; {fix}"
+            )
+        return first
+
     def _run(self, view: np.ndarray, offset: int) -> np.ndarray:
         p = self._params
         bh, bw = p.block
@@ -234,12 +246,20 @@ class Pixelizer:
         return _restore(self._run(view, offset), image, batch=False)
 
     @overload
-    def batch(self, images: Image) -> Image: ...
+    def batch(self, images: Image, *, index: int | None = None) -> Image: ...
     @overload
-    def batch(self, images: Sequence[Image]) -> list[Image]: ...
+    def batch(self, images: Sequence[Image], *, index: int | None = None) -> list[Image]: ...
 
-    def batch(self, images: Image | Sequence[Image]) -> Image | list[Image]:
-        """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list back)."""
+    def batch(
+        self, images: Image | Sequence[Image], *, index: int | None = None
+    ) -> Image | list[Image]:
+        """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list back).
+
+        ``index`` (for a seeded Pixelizer): image j draws the noise of image
+        number ``index + j`` instead of the next unused numbers, and the counter
+        is left as it is — as ``index`` of ``__call__``, for callers that number
+        their images themselves (e.g. the frames of a video).
+        """
         p = self._params
         if isinstance(images, np.ndarray):
             view = as_batch(images)
@@ -247,7 +267,8 @@ class Pixelizer:
             oh, ow = out_shape(h, w, p.block, p.edges, p.output)
             if n == 0:
                 return _restore(np.empty((0, oh, ow, c), np.uint8), images, batch=True)
-            return _restore(self._run(view, self._take_indices(n)), images, batch=True)
+            first = self._first_index(n, index)
+            return _restore(self._run(view, first), images, batch=True)
         if not isinstance(images, (list, tuple)):
             raise TypeError(
                 "images must be a uint8 array (N, H, W[, C]) or a list of uint8 images, "
@@ -256,7 +277,7 @@ class Pixelizer:
         views = [as_image(im, f"images[{i}]") for i, im in enumerate(images)]
         for v in views:
             out_shape(v.shape[1], v.shape[2], p.block, p.edges, p.output)
-        first = self._take_indices(len(views))
+        first = self._first_index(len(views), index)
         return [
             _restore(self._run(v, first + i), im, batch=False)
             for i, (v, im) in enumerate(zip(views, images))
