@@ -17,7 +17,7 @@ wheel: $(PY)
 	rm -rf $(WHEELS)
 	$(VENV)/bin/maturin build --release --quiet --out $(WHEELS) --interpreter $(PY)
 	$(PY) -m pip install --quiet --force-reinstall --no-deps $(WHEELS)/*.whl
-	$(PY) -m pip install --quiet "$$(ls $(WHEELS)/*.whl)[test,ray,eval]"
+	$(PY) -m pip install --quiet "$$(ls $(WHEELS)/*.whl)[test,ray,eval,video]"
 
 demo: wheel
 	$(VENV)/bin/dp-pix demo
@@ -31,7 +31,7 @@ test: wheel
 # one run of every case at 1 and 2 threads; BENCH_ARGS="--markdown benches/README.md"
 # also writes the tables there.
 bench: $(PY)
-	$(VENV)/bin/maturin develop --release --quiet --extras bench
+	$(VENV)/bin/maturin develop --release --quiet --extras bench,video
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benches/run.py $(BENCH_ARGS)
 
 clean:

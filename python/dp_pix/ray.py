@@ -256,7 +256,7 @@ def pixelate_paths(
     each); ``options.jobs``: the most tasks at once (default: as many as
     the cluster runs). Each task runs ``THREADS_PER_TASK`` threads.
     """
-    plan = pipeline.make_plan(inputs, out, options.format)
+    plan = pipeline.make_plan(inputs, out, options.format, options.video.suffix)
     return pipeline.run(
         plan,
         options,
