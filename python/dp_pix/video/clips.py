@@ -5,8 +5,9 @@ A file takes two passes. The first reads the timestamps of the video packets
 the per-frame budget; the second decodes, privatizes and encodes. Decoding
 runs on a thread of its own, a few batches ahead; the frames of a batch go
 through the Rust core in one call. Memory stays bounded whatever the clip's
-length: at most ``2 + 1`` batches of decoded frames, one of privatized
-frames, and what the encoder holds.
+length: a batch holds up to 32 MiB of decoded frames (1 to 16 frames), at
+most ``2 + 1`` batches are alive, one of privatized frames, and what the
+decoder and the encoder hold.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ __all__ = [
     "run",
 ]
 
-BATCH = 8  # frames per call to the core
+BATCH = 8  # frames per call to the core (privatize_frames)
+_BATCH_BYTES = 32 << 20  # decoded frames per batch in a file: 32 MiB, 1 to 16 frames
 _AHEAD = 2  # decoded batches waiting for the core
 
 Window = Union[float, Fraction, Literal["all"], None]
@@ -213,10 +215,12 @@ class _Decoder(threading.Thread):
             self.audio = list(container.streams.audio) if self.keep_audio else []
             tb, grey = self.probe.time_base, self.probe.grey
             thin = FrameRate(self.fps)
-            frames: list[np.ndarray] = []
+            shape = (self.probe.height, self.probe.width)
+            dims = (self.batch, *shape) if grey else (self.batch, *shape, 3)
+            frames = np.empty(dims, np.uint8)
+            count = 0
             stamps: list[tuple[int, Fraction]] = []
             first: Any = None
-            shape = (self.probe.height, self.probe.width)
             for packet in container.demux(stream, *self.audio):
                 if self.stop.is_set():
                     return
@@ -237,14 +241,15 @@ class _Decoder(threading.Thread):
                         )
                     if first is None:
                         first = frame
-                    frames.append(codec.to_array(frame, grey))
+                    frames[count] = codec.to_array(frame, grey)
                     stamps.append(stamp)
-                    if len(frames) == self.batch:
-                        if not self._put_frames(("frames", (np.stack(frames), stamps, first))):
+                    count += 1
+                    if count == self.batch:
+                        if not self._put_frames(("frames", (frames, stamps, first))):
                             return
-                        frames, stamps = [], []
-            if frames:
-                self._put_frames(("frames", (np.stack(frames), stamps, first)))
+                        frames, stamps, count = np.empty_like(frames), [], 0
+            if count:
+                self._put_frames(("frames", (frames[:count], stamps, first)))
         except VideoError:
             raise
         except Exception as exc:  # FFmpeg's errors on bad data, of many types
@@ -311,7 +316,8 @@ def privatize_file(
     if started is not None:
         started(frames)
 
-    decoder = _Decoder(src, info, rate_cap, encoding.keep_audio, BATCH)
+    batch = min(16, max(1, _BATCH_BYTES // (info.height * info.width * info.channels)))
+    decoder = _Decoder(src, info, rate_cap, encoding.keep_audio, batch)
     with atomic_path(out, overwrite=overwrite) as tmp:
         writer = codec.Writer(os.fspath(tmp), encoding, src)
         waiting: list[Any] = []  # audio read before the output could be opened
