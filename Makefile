@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 WHEELS := target/wheels
 # What the tests need: every extra whose code they exercise.
-TEST_EXTRAS := test,ray,eval,faces
+TEST_EXTRAS := test,ray,eval,faces,video
 # The wheel is rebuilt only when a source changed (make test after make demo reuses it).
 SOURCES := $(shell find crates python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \
              -o -name '*.toml' -o -name '*.png' -o -name '*.txt' -o -name py.typed \) \
@@ -48,7 +48,7 @@ test: $(STAMP)
 # one run of every case at 1 and 2 threads; BENCH_ARGS="--markdown benches/README.md"
 # also writes the tables there.
 bench: $(PY)
-	$(VENV)/bin/maturin develop --release --quiet --extras bench
+	$(VENV)/bin/maturin develop --release --quiet --extras bench,video
 	rm -f $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benches/run.py $(BENCH_ARGS)
 

@@ -3,6 +3,7 @@
 
     make bench                      # or: python benches/run.py
     python benches/run.py --quick   # fewer rounds (a smoke run, noisier)
+    python benches/run.py --cases v # the video case only (benches/video.py)
     python benches/run.py --markdown benches/README.md   # also write the tables there
 
 Every thread count runs in its own subprocess (rayon's global pool, numba's and
@@ -514,7 +515,7 @@ def main() -> None:
     )
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--quick", action="store_true", help="5 rounds")
-    p.add_argument("--cases", default="abc")
+    p.add_argument("--cases", default="abcv", help="a, b, c: images; v: video (benches/video.py)")
     p.add_argument("--markdown", help="also write the tables to this file (between markers)")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     p.add_argument("--memory", help=argparse.SUPPRESS)
@@ -526,14 +527,24 @@ def main() -> None:
     if a.memory is not None:
         print(json.dumps(memory_worker(a.memory)))
         return
-    results = {}
-    for t in THREADS:
-        print(f"running {t} thread(s)…", file=sys.stderr, flush=True)
-        results[t] = run_sub(["--worker", str(t), "--rounds", str(rounds), "--cases", a.cases], t)
-    memory = {}
-    for key in a.cases:
-        memory[key] = run_sub(["--memory", key], 2)
-    text = report(results, memory, rounds)
+    cases = "".join(c for c in a.cases if c != "v")
+    parts = []
+    if cases:
+        results = {}
+        for t in THREADS:
+            print(f"running {t} thread(s)…", file=sys.stderr, flush=True)
+            results[t] = run_sub(["--worker", str(t), "--rounds", str(rounds), "--cases", cases], t)
+        memory = {}
+        for key in cases:
+            memory[key] = run_sub(["--memory", key], 2)
+        parts.append(report(results, memory, rounds))
+    if "v" in a.cases:
+        print("running the video case…", file=sys.stderr, flush=True)
+        video = os.path.join(os.path.dirname(os.path.abspath(__file__)), "video.py")
+        args = [sys.executable, video] + (["--rounds", "1", "--no-memory"] if a.quick else [])
+        proc = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=True)
+        parts.append(proc.stdout.strip())
+    text = "\n\n".join(parts)
     print(text)
     if a.markdown:
         write_markdown(a.markdown, text)

@@ -439,3 +439,31 @@ def test_written_files_carry_no_metadata(tmp_path, source_fmt, suffix):
     out.mkdir()
     written = write_image(out / f"released{suffix}", array)
     _no_metadata(written)
+
+
+def test_atomic_path_appears_whole_or_not_at_all(tmp_path):
+    from dp_pix.io import atomic_path
+
+    dest = tmp_path / "clip.mp4"
+    with atomic_path(dest) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".clip.mp4.") and tmp.exists()
+        assert not dest.exists()
+        tmp.write_bytes(b"frames")
+    assert dest.read_bytes() == b"frames" and os.listdir(tmp_path) == ["clip.mp4"]
+    with pytest.raises(FileExistsError), atomic_path(dest):
+        pass
+    with pytest.raises(RuntimeError), atomic_path(dest, overwrite=True) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("encoder failed")
+    assert dest.read_bytes() == b"frames" and os.listdir(tmp_path) == ["clip.mp4"]
+    with atomic_path(dest, overwrite=True) as tmp:
+        tmp.write_bytes(b"new")
+    assert dest.read_bytes() == b"new"
+
+
+def test_video_suffixes_are_not_image_suffixes():
+    from dp_pix.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    assert {".mp4", ".mov", ".mkv", ".webm", ".avi"} <= VIDEO_SUFFIXES
+    assert not VIDEO_SUFFIXES & IMAGE_SUFFIXES
+    assert ".ts" not in VIDEO_SUFFIXES  # TypeScript sources in a folder are not videos

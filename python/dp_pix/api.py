@@ -215,6 +215,18 @@ class Pixelizer:
                 self._next_index += n
             return first
 
+    def _first_index(self, n: int, index: int | None) -> int:
+        """The first image number of ``n`` images: the next unused, or ``index``."""
+        if index is None:
+            return self._take_indices(n)
+        fix = "pass the first image's number, 0, 1, ..."
+        first = check_int(index, "index", 0, MAX_INDEX, fix)
+        if first + n - 1 > MAX_INDEX:
+            raise ValueError(
+                f"index {first} + {n} images runs past the last image number 2**63 - 1; {fix}"
+            )
+        return first
+
     def _run(self, view: np.ndarray, offset: int) -> np.ndarray:
         p = self._params
         bh, bw = p.block
@@ -264,23 +276,30 @@ class Pixelizer:
 
     @overload
     def batch(
-        self, images: Image, *, regions: Sequence[Regions] | None = None
+        self, images: Image, *, index: int | None = None,
+        regions: Sequence[Regions] | None = None,
     ) -> Image: ...
     @overload
     def batch(
-        self, images: Sequence[Image], *, regions: Sequence[Regions] | None = None
+        self, images: Sequence[Image], *, index: int | None = None,
+        regions: Sequence[Regions] | None = None,
     ) -> list[Image]: ...
 
     def batch(
-        self, images: Image | Sequence[Image], *, regions: Sequence[Regions] | None = None
+        self, images: Image | Sequence[Image], *, index: int | None = None,
+        regions: Sequence[Regions] | None = None,
     ) -> Image | list[Image]:
         """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list back).
 
-        ``regions``: one entry per image (boxes or a mask, ``[]`` for none), as
-        for a single call."""
+        ``index`` (for a seeded Pixelizer): image j draws the noise of image
+        number ``index + j`` instead of the next unused numbers, and the counter
+        is left as it is — as ``index`` of ``__call__``, for callers that number
+        their images themselves (e.g. the frames of a video). ``regions``: one
+        entry per image (boxes or a mask, ``[]`` for none), as for a single call.
+        """
         p = self._params
         if regions is not None:
-            return self._batch_regions(images, regions)
+            return self._batch_regions(images, regions, index)
         if p.m == "region":
             p.noise(1, self.core)  # refused: m="region" needs regions
         if isinstance(images, np.ndarray):
@@ -289,7 +308,8 @@ class Pixelizer:
             oh, ow = out_shape(h, w, p.block, p.edges, p.output)
             if n == 0:
                 return _restore(np.empty((0, oh, ow, c), np.uint8), images, batch=True)
-            return _restore(self._run(view, self._take_indices(n)), images, batch=True)
+            first = self._first_index(n, index)
+            return _restore(self._run(view, first), images, batch=True)
         if not isinstance(images, (list, tuple)):
             raise TypeError(
                 "images must be a uint8 array (N, H, W[, C]) or a list of uint8 images, "
@@ -298,14 +318,14 @@ class Pixelizer:
         views = [as_image(im, f"images[{i}]") for i, im in enumerate(images)]
         for v in views:
             out_shape(v.shape[1], v.shape[2], p.block, p.edges, p.output)
-        first = self._take_indices(len(views))
+        first = self._first_index(len(views), index)
         return [
             _restore(self._run(v, first + i), im, batch=False)
             for i, (v, im) in enumerate(zip(views, images))
         ]
 
     def _batch_regions(
-        self, images: Image | Sequence[Image], regions: Sequence[Regions]
+        self, images: Image | Sequence[Image], regions: Sequence[Regions], index: int | None
     ) -> Image | list[Image]:
         if isinstance(images, np.ndarray):
             stack = as_batch(images)
@@ -329,7 +349,7 @@ class Pixelizer:
                 f"{len(regions)} entries"
             )
         layouts = [_regions.layout(r, (v.shape[1], v.shape[2])) for r, v in zip(regions, views)]
-        first = self._take_indices(len(views))
+        first = self._first_index(len(views), index)
         outs = [
             self._run_regions(v, like, lay, first + i)
             for i, (v, like, lay) in enumerate(zip(views, likes, layouts))

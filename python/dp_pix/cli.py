@@ -208,11 +208,13 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 _PIXELATE_DESCRIPTION = """\
-Privatize image files and folders with DP-Pix and write them under OUT,
-together with a privacy record, OUT/dp-pix.json. Folders are read
+Privatize image and video files and folders with DP-Pix and write them under
+OUT, together with a privacy record, OUT/dp-pix.json. Folders are read
 recursively and mirrored under OUT; files keep their names (the suffix
-follows --format). Changing any M pixels of an input changes the
-probability of any output by a factor of at most exp(EPSILON).
+follows --format; videos become .mp4, or .mkv with --lossless). Changing any
+M pixels of an image changes the probability of any output by a factor of at
+most exp(EPSILON); for a video, EPSILON is the budget of a window of frames
+(--window).
 """
 
 _PIXELATE_EPILOG = """\
@@ -257,6 +259,16 @@ regions (privatize only part of each image):
 
 {schema}
 
+videos (pip install 'dp-pix[video]'):
+  .mp4 .mov .mkv .webm .avi (and .m4v .mpg .mts .wmv .flv .3gp .ogv ...) are
+  privatized frame by frame under w-event privacy: EPSILON (or DELTA, RHO)
+  is the budget of any window of --window seconds, split over its w frames
+  (Laplace EPSILON/w, Gaussian rho/w per frame). Written as H.264 in .mp4, or
+  FFV1 in .mkv with --lossless; size, frame count, timestamps and rotation are
+  kept; audio, subtitles and all metadata are dropped (--keep-audio copies
+  audio, NOT protected). They run after the images, one at a time, here also
+  with --ray. See PRIVACY.md.
+
 on a Ray cluster (pip install 'dp-pix[ray]'):
   --ray runs the same command on Ray Data: the same checks, outputs and
   record, and with --seed the same bytes (each file's noise is keyed by its
@@ -278,6 +290,9 @@ examples:
   {prog} pixelate /shared/photos -o /shared/private -b 16 -e 0.5 -m 16 --ray head:6379
   {prog} pixelate street/ -o public/ -b 8 -e 1 -m region --detect faces
   {prog} pixelate street/ -o public/ -b 8 -e 1 -m 256 --regions boxes.json --pad 0
+  {prog} pixelate clip.mp4 -o out/ -b 16 -e 1 -m 16                 # the clip is one window
+  {prog} pixelate dashcam/ -o out/ -b 32 -e 1 -m 16 --window 10 --fps 10
+  {prog} pixelate clip.mov -o out/ -b 16 -e 1 -m 16 --lossless --keep-audio
 """
 
 
@@ -297,17 +312,57 @@ def probability(text: str) -> float:
     return value
 
 
+def window_seconds(text: str) -> float | None:
+    """``all`` (None) or a number of seconds > 0."""
+    return None if text.strip().lower() == "all" else positive_float(text)
+
+
+def crf_value(text: str) -> int:
+    value = _whole_number(text, 0)
+    if value > 51:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 51, got {text!r}")
+    return value
+
+
+def _add_video_arguments(p: argparse.ArgumentParser) -> None:
+    from dp_pix import pipeline
+
+    v = p.add_argument_group("videos")
+    v.add_argument(
+        "--window", type=window_seconds, default=None, metavar="SECONDS",
+        help="the privacy budget covers any window of SECONDS (w frames); 'all': the whole "
+        "clip is one window (default: all)",
+    )
+    v.add_argument(
+        "--fps", type=positive_float, default=None, metavar="N",
+        help="release at most N frames per second (fewer frames: a smaller w for the same "
+        "window) (default: every frame)",
+    )
+    v.add_argument(
+        "--lossless", action="store_true",
+        help="write FFV1 in .mkv (bit-exact privatized pixels) instead of H.264 in .mp4",
+    )
+    v.add_argument(
+        "--crf", type=crf_value, default=pipeline.VideoOptions.crf, metavar="Q",
+        help=f"H.264 quality, 0 (best) to 51 (default: {pipeline.VideoOptions.crf})",
+    )
+    v.add_argument(
+        "--keep-audio", action="store_true",
+        help="copy the audio streams untouched; audio is NOT protected (default: dropped)",
+    )
+
+
 def _add_pixelate(subparsers: Any) -> None:
     from dp_pix import pipeline
 
     p = subparsers.add_parser(
         "pixelate",
-        help="privatize image files and folders into OUT, with a privacy record",
+        help="privatize image and video files and folders into OUT, with a privacy record",
         description=_PIXELATE_DESCRIPTION,
         epilog=_PIXELATE_EPILOG.format(prog=PROG, schema=_regions_schema()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and folders")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image and video files and folders")
     p.add_argument(
         "-o", "--out", required=True, metavar="OUT",
         help="folder to write to (created if missing); never an input or inside one",
@@ -399,6 +454,7 @@ def _add_pixelate(subparsers: Any) -> None:
     existing.add_argument(
         "--overwrite", action="store_true", help="replace outputs that exist already",
     )
+    _add_video_arguments(p)
     p.set_defaults(run=_run_pixelate)
 
 
@@ -437,8 +493,12 @@ def _run_pixelate(args: argparse.Namespace) -> int:
         block=args.block, epsilon=args.epsilon, m=args.m, mechanism=args.mechanism,
         delta=args.delta, rho=args.rho, edges=args.edges, output=args.output,
     )  # checked once, before any file is touched: a bad value is a usage error
+    video = pipeline.VideoOptions(
+        window=args.window, fps=args.fps, lossless=args.lossless, keep_audio=args.keep_audio,
+        crf=args.crf,
+    )
     options = pipeline.Options(
-        params, format=args.format, jobs=args.jobs, seed=args.seed,
+        params, format=args.format, jobs=args.jobs, seed=args.seed, video=video,
         existing="skip" if args.skip_existing else "overwrite" if args.overwrite else "refuse",
         regions=_finder(args),
     )
@@ -479,6 +539,7 @@ def _run_pixelate(args: argparse.Namespace) -> int:
         boxes = sum(len(r["boxes"]) for r in report.regions.values())
         files = len(report.regions)
         _print(f"  regions: {boxes} box(es) in {files} file(s), listed in the record")
+    _print_videos(report.videos)
     _print(f"privacy record: {report.record}")
     if report.status == "out of space":
         _print(
@@ -541,6 +602,21 @@ def _finder(args: argparse.Namespace) -> Any:
         boxes, detector, regions.DEFAULT_PAD if args.pad is None else args.pad,
         source=args.regions, digest=digest, detect=args.detect,
     )
+
+_VIDEOS_SHOWN = 5
+
+
+def _print_videos(videos: list[dict[str, Any]]) -> None:
+    """Each clip's window and clip guarantees (the first few; all in the record)."""
+    for v in sorted(videos, key=lambda v: str(v["output"]))[:_VIDEOS_SHOWN]:
+        fps = f" at {v['fps']:.4g} fps" if v.get("fps") else ""
+        rate = f", {v['frames'] / v['seconds']:.1f} frames/s" if v.get("seconds") else ""
+        _print(f"  video {v['output']}: {v['frames']} frames{fps}{rate}")
+        _print(f"    per window: {v['guarantee_window']}")
+        _print(f"    whole clip: {v['guarantee_clip']}")
+        _print(f"    audio: {v['audio']}")
+    if len(videos) > _VIDEOS_SHOWN:
+        _print(f"  ... and {len(videos) - _VIDEOS_SHOWN} more videos: see the privacy record")
 
 
 # ---------------------------------------------------------------------------

@@ -28,8 +28,10 @@ from PIL import Image, ImageOps
 __all__ = [
     "IMAGE_SUFFIXES",
     "READ_MODES",
+    "VIDEO_SUFFIXES",
     "ImageReadError",
     "atomic_file",
+    "atomic_path",
     "read_image",
     "read_image_file",
     "write_bytes",
@@ -76,6 +78,29 @@ IMAGE_SUFFIXES = frozenset(
 
 READ_MODES = (None, "L", "RGB", "RGBA")
 """The values of ``mode`` that :func:`read_image` and :func:`read_image_file` accept."""
+
+# Files in a folder are videos when their suffix is one of these (read with
+# PyAV by dp_pix.video). Not ".ts": in a folder it is more often TypeScript
+# than an MPEG transport stream (name one on the command line instead).
+VIDEO_SUFFIXES = frozenset(
+    {
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".qt",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".mpg",
+        ".mpeg",
+        ".m2ts",
+        ".mts",
+        ".wmv",
+        ".flv",
+        ".3gp",
+        ".ogv",
+    }
+)
 
 # Formats whose encoder takes a ``quality`` (lossy encoders).
 _QUALITY_FORMATS = ("JPEG", "WEBP")
@@ -287,6 +312,45 @@ def atomic_file(path: PathLike, *, overwrite: bool = False) -> Iterator[IO[bytes
             yield fp
             fp.flush()
             os.fsync(fp.fileno())
+        if overwrite:
+            os.replace(tmp, dest)
+        else:
+            _move_no_clobber(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(parent)
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary path whose file appears at ``path`` whole, or not at all.
+
+    For writers that open files by name (FFmpeg's muxers seek and reread what
+    they wrote): the block gets the path of a new, empty, hidden file in the
+    destination directory and writes it by name; on leaving the block the file
+    is fsynced and moved into place as :func:`atomic_file` does
+    (``FileExistsError`` when ``overwrite=False`` and ``path`` appeared
+    meanwhile). On any error the temporary file is removed.
+    """
+    dest = Path(os.fspath(path))
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {type(overwrite).__name__}")
+    parent = dest.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot write {dest}: directory {parent} does not exist")
+    if not overwrite and os.path.lexists(dest):
+        raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it")
+    fd, tmp = _create_temp(parent, dest.name)
+    os.close(fd)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         if overwrite:
             os.replace(tmp, dest)
         else:

@@ -15,29 +15,33 @@ Decisions, as documented in ``dp-pix pixelate --help``:
 - A folder's contents are mirrored directly under OUT; a file goes to
   ``OUT/<its name>``. The suffix becomes ``.png`` or ``.jpg`` (``--format``);
   ``same`` keeps a suffix from ``SAME_SUFFIXES`` and writes PNG otherwise.
-- In folders, files are images by suffix (``IMAGE_SUFFIXES``); other files
-  are ignored, counted and listed in the record. Hidden files and folders
-  (name starting with ".") are skipped, symbolic links to folders are not
-  followed (and listed as ignored), links to files are read. A file named on
-  the command line is always tried, whatever its suffix.
+- In folders, files are images or videos by suffix (``IMAGE_SUFFIXES``,
+  ``VIDEO_SUFFIXES``); other files are ignored, counted and listed in the
+  record. Hidden files and folders (name starting with ".") are skipped,
+  symbolic links to folders are not followed (and listed as ignored), links
+  to files are read. A file named on the command line is always tried,
+  whatever its suffix.
 - Pixel formats follow ``dp_pix.io.read_image`` with its defaults: grey stays
   grey, colour is RGB; 1-bit becomes 0/255, 16-bit keeps the high byte
   (v >> 8), palette and CMYK become RGB, and alpha is dropped (not
   composited: transparent pixels keep the colour stored under them). The
   EXIF orientation is applied, so outputs are upright. Outputs are written by
   ``dp_pix.io.write_image``: atomically, without any metadata.
+- Videos (``dp_pix.video``, with PyAV) are written as ``.mp4`` (H.264), or
+  ``.mkv`` (FFV1) with ``VideoOptions.lossless``; they run one after another
+  once the images are done, each with a progress bar of its frames, and the
+  record lists each with its frames, window and guarantees.
 - With a seed, each file draws the noise of image index ``noise_index(rel)``,
   a function of its output path under OUT alone: the bytes do not depend on
   ``jobs``, on the order in which files finish, on the other files of the
   run or on how a cluster partitions the work, and a resumed run continues
   the same streams. Two paths with one index (odds about n²/2⁶⁴) are refused.
+  Frame k of a video draws ``dp_pix.video.frame_index(noise_index(rel), k)``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import errno
 import hashlib
 import itertools
 import json
@@ -53,17 +57,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-import dp_pix
+from dp_pix import record as _record
 from dp_pix.api import Pixelizer
-from dp_pix.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_bytes, write_image
-from dp_pix.params import Params, check_int, seed_bytes
+from dp_pix.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageReadError, read_image, write_image
+from dp_pix.params import Params, check_int, check_real, seed_bytes
 from dp_pix.progress import Progress, printable_line
+from dp_pix.record import CONVERSIONS, NO_SPACE, NoSpaceForRecord, RecordFile
 from dp_pix.regions import Finder, resolve
 
 __all__ = [
+    "CONVERSIONS",
     "FORMATS",
     "IMAGE_SUFFIXES",
     "RECORD_NAME",
@@ -75,6 +80,7 @@ __all__ = [
     "Privatize",
     "RefusedError",
     "Report",
+    "VideoOptions",
     "default_jobs",
     "destination",
     "make_plan",
@@ -86,13 +92,8 @@ __all__ = [
 ]
 
 RECORD_NAME = "dp-pix.json"
-# Space kept beside the record while a run writes (a hidden file, removed at
-# the end), so that the final record fits even when the images fill the disk.
-RESERVE_NAME = ".dp-pix.json.reserve"
 # The reason of a failure that stops the run: the file system is full.
 OUT_OF_SPACE = "out of space: "
-_NO_SPACE = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e)
-RECORD_SCHEMA = 1
 FORMATS = ("png", "jpeg", "same")
 EXISTING = ("refuse", "skip", "overwrite")
 
@@ -122,17 +123,6 @@ _FORMAT_NAME = {"png": "PNG", "jpeg": "JPEG"}
 # Temporary files of dp_pix.io.write_image (and of the record): ".<name>.<12 hex>.tmp".
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
 
-CONVERSIONS = (
-    "grey files stay grey (1 channel), colour files become RGB (3 channels); "
-    "1-bit -> 0/255; 16-bit -> high byte (v >> 8); palette -> RGB; CMYK, YCbCr, LAB -> RGB "
-    "(no colour management); alpha dropped, not composited; EXIF orientation applied; "
-    "first frame only; no metadata written"
-)
-_SEED_NOTE = (
-    "the seed, if any, is a secret key and is not recorded: anyone who has it can remove "
-    "the noise, so seeded outputs are for tests and papers, not for release"
-)
-
 _LIST_LIMIT = 10  # names shown in a refusal message
 
 
@@ -154,6 +144,7 @@ class Job(NamedTuple):
     # The input path relative to its input folder ("/"-separated; a file named
     # on the command line: its name): the key of a --regions file.
     name: str = ""
+    video: bool = False  # a clip, for dp_pix.video
 
 
 class Failure(NamedTuple):
@@ -190,9 +181,16 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def output_name(name: str, fmt: str) -> str:
-    """The output file name for input ``name`` under ``--format fmt``."""
+def is_video(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in VIDEO_SUFFIXES
+
+
+def output_name(name: str, fmt: str, video: str = ".mp4") -> str:
+    """The output file name for input ``name`` under ``--format fmt``; a video
+    gets the suffix ``video`` (``VideoOptions.suffix``)."""
     stem, suffix = os.path.splitext(name)
+    if suffix.lower() in VIDEO_SUFFIXES:
+        return stem + video
     if fmt == "same":
         if suffix.lower() in SAME_SUFFIXES:
             return name
@@ -201,7 +199,10 @@ def output_name(name: str, fmt: str) -> str:
 
 
 def make_plan(
-    inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], fmt: str = "png"
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    fmt: str = "png",
+    video: str = ".mp4",
 ) -> Plan:
     """List the files to privatize and check the run is safe; write nothing.
 
@@ -255,12 +256,12 @@ def make_plan(
     for text, real, is_dir in roots:
         if not is_dir:
             names[text] = os.path.basename(os.path.normpath(text))
-            name = output_name(names[text], fmt)
+            name = output_name(names[text], fmt, video)
             found.append((str(real), name, text, _printable(text)))
             continue
         for source, key, rel_parts, is_link in _walk(text, str(real), plan):
             names[source] = "/".join(rel_parts)
-            rel = "/".join([*rel_parts[:-1], output_name(rel_parts[-1], fmt)])
+            rel = "/".join([*rel_parts[:-1], output_name(rel_parts[-1], fmt, video)])
             # Only a link can lead into OUT: no input folder contains OUT.
             if is_link and Path(key).is_relative_to(out_real):
                 raise RefusedError(
@@ -312,13 +313,13 @@ def make_plan(
 
     entries = sorted((group[0] for group in by_rel.values()), key=lambda e: e[0])
     plan.jobs = [
-        Job(i, source, shown, rel, noise_index(rel), names[source])
+        Job(i, source, shown, rel, noise_index(rel), names[source], is_video(source))
         for i, (rel, source, shown) in enumerate(entries)
     ]
     plan.ignored.sort()
     if not plan.jobs:
         what = f" ({len(plan.ignored)} other files ignored)" if plan.ignored else ""
-        raise RefusedError(f"no image files in the inputs{what}; nothing to do")
+        raise RefusedError(f"no image or video files in the inputs{what}; nothing to do")
     _check_indices(plan.jobs)
     return plan
 
@@ -385,7 +386,8 @@ def _walk(top: str, top_real: str, plan: Plan) -> Iterator[tuple[str, str, list[
                 is_file = entry.is_file()
             except OSError:
                 is_file = False
-            if os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+            suffix = os.path.splitext(entry.name)[1].lower()
+            if suffix not in IMAGE_SUFFIXES and suffix not in VIDEO_SUFFIXES:
                 plan.ignored.append(_printable(source))
                 continue
             if not is_file:
@@ -400,6 +402,30 @@ def _walk(top: str, top_real: str, plan: Plan) -> Iterator[tuple[str, str, list[
 
 
 @dataclass(frozen=True)
+class VideoOptions:
+    """What ``run`` does with videos (``dp_pix.video``); see ``dp-pix pixelate
+    --help``. The privacy parameters of ``Options.params`` are the budget of
+    one window of ``window`` seconds (None: the whole clip)."""
+
+    window: float | None = None  # seconds; None: "all"
+    fps: float | None = None  # release at most this many frames per second
+    lossless: bool = False  # FFV1 in Matroska, else H.264 in MP4
+    keep_audio: bool = False  # copy audio untouched: NOT protected
+    crf: int = 20  # H.264 quality, 0 (best) .. 51
+
+    def __post_init__(self) -> None:
+        if self.window is not None:
+            check_real(self.window, "window", "a number of seconds, or None for the whole clip")
+        if self.fps is not None:
+            check_real(self.fps, "fps", "a number of frames per second, or None for all")
+        check_int(self.crf, "crf", 0, 51, "H.264 quality, 0 (best) to 51")
+
+    @property
+    def suffix(self) -> str:
+        return ".mkv" if self.lossless else ".mp4"
+
+
+@dataclass(frozen=True)
 class Options:
     """What ``run`` does with each file; see ``dp-pix pixelate --help``. The
     privacy parameters are one ``Params``; the rest is checked here, once."""
@@ -410,6 +436,7 @@ class Options:
     seed: int | None = None
     existing: str = "refuse"  # or "skip" (resume) or "overwrite"
     regions: Finder | None = None  # region mode: where each file's regions come from
+    video: VideoOptions = field(default_factory=VideoOptions)
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, Params):
@@ -420,6 +447,8 @@ class Options:
             raise ValueError(f"existing must be one of {', '.join(EXISTING)}")
         if self.jobs is not None:
             check_int(self.jobs, "jobs", 1, 2**16, "the number of files processed at once")
+        if not isinstance(self.video, VideoOptions):
+            raise TypeError(f"video must be a VideoOptions, got {type(self.video).__name__}")
         seed_bytes(self.seed)
         if self.regions is None and self.params.m == "region":
             raise ValueError("m='region' needs regions: pass --regions FILE or --detect faces")
@@ -473,6 +502,7 @@ class Report:
     record: Path | None = None
     guarantees: dict[int, str] = field(default_factory=dict)
     regions: dict[str, dict[str, Any]] = field(default_factory=dict)  # by Job.name
+    videos: list[dict[str, Any]] = field(default_factory=list)  # the record's entries
     # "complete", "interrupted" (Ctrl-C, a crash) or "out of space": the run
     # stopped at the first file that did not fit, since every later one would fail too.
     status: str = "running"
@@ -500,7 +530,8 @@ def pixelate_paths(
 ) -> Report:
     """Plan and run: ``dp-pix pixelate`` without the command line (``options``
     were checked when they were built, before the file system is touched)."""
-    return run(make_plan(inputs, out, options.format), options, stream=stream)
+    plan = make_plan(inputs, out, options.format, options.video.suffix)
+    return run(plan, options, stream=stream)
 
 
 def run(
@@ -556,11 +587,23 @@ def run(
             kept = previous.get("regions", {}).get("files", {})
             report.regions.update({j.name: kept[j.name] for j in present if j.name in kept})
             if previous.get("status") != "complete":  # killed: its record may lag behind
-                report.channels |= _channels_of(destination(out, job) for job in present)
-        started = _now()
-        record = _RecordFile(record_path, len(plan.jobs) + len(plan.unlisted))
-        record.start(_record(plan, options, report, started, "running"))
+                report.channels |= _channels_of(
+                    destination(out, job) for job in present if not job.video
+                )
+            kept = {job.rel for job in present if job.video}
+            clips = (previous.get("videos") or {}).get("clips", [])
+            report.videos = [v for v in clips if v.get("output") in kept]
+        started = _record.now()
+        record = RecordFile(record_path, len(plan.jobs) + len(plan.unlisted))
+        try:
+            record.start(_record.build(plan, options, report, started, "running"))
+        except NoSpaceForRecord:
+            raise RefusedError(
+                f"no space for the privacy record in OUT {_shown(str(out))}: free some space first"
+            ) from None
 
+        videos = [job for job in todo if job.video]
+        todo = [job for job in todo if not job.video]
         bar = Progress(
             len(todo), label="dp-pix", unit="file", stream=stream, initial=len(present),
             enabled=None if stream is not None else False,
@@ -599,6 +642,8 @@ def run(
                 run_jobs(work, todo, jobs, handle)
             else:
                 runner(work, todo, handle)
+            bar.close()
+            _run_videos(videos, options, out, report, stream)
             report.status = "complete"
         except _OutOfSpace:
             pass
@@ -609,8 +654,24 @@ def run(
                 c: options.params.describe(c, regions=options.regions is not None)["guarantee"]
                 for c in sorted(report.channels)
             }
-            record.finish(_record(plan, options, report, started, report.status))
+            record.finish(_record.build(plan, options, report, started, report.status))
     return report
+
+
+def _run_videos(
+    videos: Sequence[Job], options: Options, out: Path, report: Report, stream: IO[str] | None
+) -> None:
+    """The clips, one after another on this machine (``dp_pix.video.clips.run``)."""
+    if not videos:
+        return
+    try:
+        from dp_pix.video.clips import run as run_videos
+    except ImportError as exc:
+        for job in videos:
+            report.failures.append(Failure(job.shown, str(exc)))
+            Progress(0, stream=stream).note(f"dp-pix: {job.shown}: {exc}")
+        return
+    run_videos(videos, options, out, report, stream)
 
 
 def destination(out: Path, job: Job) -> str:
@@ -659,7 +720,7 @@ def _privatize(job: Job, how: Privatize) -> Outcome:
             None,
         )
     except OSError as exc:
-        if exc.errno in _NO_SPACE:
+        if exc.errno in NO_SPACE:
             return job, None, f"{OUT_OF_SPACE}cannot write {_printable(dest)}: {exc.strerror}", None
         return job, None, f"cannot write {_printable(dest)}: {exc}", None
     except ValueError as exc:
@@ -764,7 +825,7 @@ def _check_existing(
             f"cannot resume into {out}: its {RECORD_NAME} is unreadable ({exc}); "
             "pass --overwrite to start again"
         ) from None
-    ours = _parameters(options)
+    ours = _record.parameters(options, any(job.video for job in plan.jobs))
     if theirs != json.loads(json.dumps(ours)):
         diff = ", ".join(
             f"{k}: {theirs.get(k)!r} there, {ours[k]!r} now"
@@ -839,143 +900,6 @@ def _locked(folder: Path) -> Iterator[None]:
     finally:
         for fd in fds:
             os.close(fd)
-
-
-# --------------------------------------------------------------------- record
-
-
-def _parameters(options: Options) -> dict[str, Any]:
-    out = {
-        **options.params.to_dict(),
-        "format": options.format,
-        "seeded": options.seed is not None,
-    }
-    if options.regions is not None:
-        out["regions"] = options.regions.to_dict()
-    return out
-
-
-def _record(
-    plan: Plan, options: Options, report: Report, started: str, status: str
-) -> dict[str, Any]:
-    return {
-        "record": "dp-pix privacy record",
-        "schema": RECORD_SCHEMA,
-        "tool": "dp-pix pixelate",
-        "version": dp_pix.__version__,
-        "backend": getattr(dp_pix, "BACKEND", None),
-        "status": status,  # "running" on disk while a run is going or if it was killed
-        "started": started,
-        "finished": None if status == "running" else _now(),
-        "method": "DP-Pix (L. Fan, DBSec 2018) with exact discrete noise",
-        "parameters": _parameters(options),
-        "seed": _SEED_NOTE if options.seed is not None else "no seed: fresh OS randomness",
-        "guarantees": {
-            str(c): _jsonable(options.params.describe(c, regions=options.regions is not None))
-            for c in sorted(report.channels)
-        },
-        "conversions": CONVERSIONS,
-        "inputs": plan.inputs,
-        "counts": {
-            "planned": report.planned,
-            "written": report.written,
-            "already_present": report.present,
-            "failed": len(report.failures),
-            "not_done": report.remaining,  # left for --skip-existing (a run that stopped)
-            "ignored": len(report.ignored),
-        },
-        # sorted: the record does not depend on the order in which files finished
-        "failures": [{"path": f.path, "reason": f.reason} for f in sorted(report.failures)],
-        "ignored": report.ignored,
-        **_regions_record(options, report),
-    }
-
-
-def _regions_record(options: Options, report: Report) -> dict[str, Any]:
-    """Region mode: how regions were found, and the boxes and m of every file
-    (the boxes are visible in the outputs anyway)."""
-    if options.regions is None:
-        return {}
-    return {
-        "regions": {
-            **options.regions.to_dict(),
-            "scope": "the guarantees hold for changes inside the regions, given the regions; "
-            "pixels outside them are published unchanged",
-            "files": {name: report.regions[name] for name in sorted(report.regions)},
-        }
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-class _RecordFile:
-    """The privacy record of a run, ``OUT/dp-pix.json``, that tells the truth
-    even when the images fill the disk.
-
-    ``start`` writes the first record and a hidden reserve file beside it (a
-    run that cannot is refused before any image is written); ``finish`` frees
-    the reserve and writes the final record in its place, atomically. If even
-    that does not fit, the list of failures is cut (their number stays) until
-    it does.
-    """
-
-    _PER_ENTRY = 256  # bytes kept per planned file, for its failure line
-    _MAX = 4 << 20
-
-    def __init__(self, path: Path, entries: int) -> None:
-        self.path = path
-        self.reserve = path.with_name(RESERVE_NAME)
-        self.size = min(self._MAX, (64 << 10) + self._PER_ENTRY * entries)
-
-    def start(self, record: dict[str, Any]) -> None:
-        try:
-            write_bytes(self.path, _encode(record), overwrite=True)
-            with open(self.reserve, "wb") as fp:
-                fp.write(bytes(self.size))
-                fp.flush()
-                os.fsync(fp.fileno())
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(self.reserve)
-            if exc.errno in _NO_SPACE:
-                raise RefusedError(
-                    f"no space for the privacy record in OUT {_shown(str(self.path.parent))}: "
-                    "free some space first"
-                ) from None
-            raise
-
-    def finish(self, record: dict[str, Any]) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.reserve)
-        failures = record["failures"]
-        keep = len(failures)
-        while True:
-            if keep < len(failures):
-                record = {**record, "failures": failures[:keep],
-                          "failures_not_listed": len(failures) - keep}
-            try:
-                write_bytes(self.path, _encode(record), overwrite=True)
-                return
-            except OSError as exc:
-                if exc.errno not in _NO_SPACE or keep == 0:
-                    raise
-                keep //= 2
-
-
-def _encode(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 # ------------------------------------------------------------------- helpers

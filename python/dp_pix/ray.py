@@ -260,7 +260,7 @@ def pixelate_paths(
     """
     if options.regions is not None:
         raise pipeline.RefusedError("regions are not supported on Ray yet: run without --ray")
-    plan = pipeline.make_plan(inputs, out, options.format)
+    plan = pipeline.make_plan(inputs, out, options.format, options.video.suffix)
     return pipeline.run(
         plan,
         options,
