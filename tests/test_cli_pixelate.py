@@ -805,7 +805,7 @@ def test_noise_index_is_a_hash_of_the_output_path():
 
 def test_two_outputs_with_one_noise_index_are_refused(tree, monkeypatch):
     # 63-bit hashes do not collide in practice: force it.
-    monkeypatch.setattr(pipeline, "noise_index", lambda rel: 7)
+    monkeypatch.setattr(pipeline.plan, "noise_index", lambda rel: 7)
     with pytest.raises(pipeline.RefusedError, match="same noise index") as refused:
         pipeline.make_plan([tree / "in"], tree / "out")
     assert "a.png" in str(refused.value) and "sub/b.png" in str(refused.value)

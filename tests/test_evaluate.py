@@ -518,7 +518,7 @@ def test_importing_stays_light(tmp_path):
 def test_cli_knows_every_attacker():
     from dp_pix import attack
 
-    assert cli._ATTACKERS == attack.ATTACKERS
+    assert cli.ATTACKERS == attack.ATTACKERS
 
 
 # --- region mode ------------------------------------------------------------------------

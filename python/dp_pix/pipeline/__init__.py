@@ -1,9 +1,9 @@
 """Privatize files and folders of images: the engine behind ``dp-pix pixelate``.
 
-Two steps. ``make_plan`` turns the inputs into a sorted list of jobs (source
-file → output path under OUT) and refuses, before anything is written, a run
-that would write into, over or beside its inputs, write two inputs to one
-output name, or publish one image twice. ``run`` then privatizes the jobs on
+Two steps. ``make_plan`` (``dp_pix.pipeline.plan``) turns the inputs into a
+sorted list of jobs (source file → output path under OUT) and refuses, before
+anything is written, a run that would write into, over or beside its inputs,
+write two inputs to one output name, or publish one image twice. ``run`` then privatizes the jobs on
 a thread pool (each worker reads, privatizes and writes one file; Pillow and
 the Rust core release the GIL, so the three stages overlap across cores) and
 keeps a privacy record, ``OUT/dp-pix.json``. ``dp_pix.ray`` runs the same
@@ -42,28 +42,42 @@ Decisions, as documented in ``dp-pix pixelate --help``:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import os
 import re
 import sys
 import time
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 from PIL import Image, UnidentifiedImageError
 
 from dp_pix import record as _record
 from dp_pix.api import Pixelizer
-from dp_pix.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageReadError, read_image, write_image
+from dp_pix.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_image
 from dp_pix.params import Params, check_int, check_real, seed_bytes
-from dp_pix.progress import Progress, printable_line
+from dp_pix.pipeline.plan import (
+    FORMATS,
+    SAME_SUFFIXES,
+    Failure,
+    Job,
+    Plan,
+    RefusedError,
+    default_jobs,
+    for_terminal,
+    is_video,
+    listing,
+    make_plan,
+    noise_index,
+    output_name,
+    printable,
+)
+from dp_pix.progress import Progress
 from dp_pix.record import CONVERSIONS, NO_SPACE, NoSpaceForRecord, RecordFile
 from dp_pix.regions import Finder, resolve
 
@@ -83,8 +97,10 @@ __all__ = [
     "VideoOptions",
     "default_jobs",
     "destination",
+    "is_video",
     "make_plan",
     "noise_index",
+    "output_name",
     "pixelate_paths",
     "remove_stale_temps",
     "run",
@@ -94,308 +110,10 @@ __all__ = [
 RECORD_NAME = "dp-pix.json"
 # The reason of a failure that stops the run: the file system is full.
 OUT_OF_SPACE = "out of space: "
-FORMATS = ("png", "jpeg", "same")
 EXISTING = ("refuse", "skip", "overwrite")
-
-# --format same keeps these suffixes (and their format); every other input is written as PNG.
-SAME_SUFFIXES = frozenset(
-    {
-        ".png",
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".jfif",
-        ".bmp",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".pgm",
-        ".ppm",
-        ".pnm",
-        ".tga",
-        ".qoi",
-    }
-)
-_FORMAT_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
 _FORMAT_NAME = {"png": "PNG", "jpeg": "JPEG"}
-
 # Temporary files of dp_pix.io.write_image (and of the record): ".<name>.<12 hex>.tmp".
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
-
-_LIST_LIMIT = 10  # names shown in a refusal message
-
-
-class RefusedError(Exception):
-    """The run was refused before any output was written; the message says why and what to do."""
-
-
-# ----------------------------------------------------------------------- plan
-
-
-class Job(NamedTuple):
-    """One file to privatize."""
-
-    number: int  # position in the plan (sorted by rel)
-    source: str  # the file to read
-    shown: str  # the source as the user named it, printable: for messages and the record
-    rel: str  # the output path under OUT, "/"-separated
-    stream: int  # the noise stream's index under a seed: noise_index(rel)
-    # The input path relative to its input folder ("/"-separated; a file named
-    # on the command line: its name): the key of a --regions file.
-    name: str = ""
-    video: bool = False  # a clip, for dp_pix.video
-
-
-class Failure(NamedTuple):
-    path: str
-    reason: str
-
-
-@dataclass
-class Plan:
-    inputs: list[str]
-    out: Path
-    jobs: list[Job]
-    ignored: list[str] = field(default_factory=list)  # non-image files found in folders
-    unlisted: list[Failure] = field(default_factory=list)  # folders that could not be read
-
-
-def noise_index(rel: str) -> int:
-    """The image index whose noise stream the output ``rel`` draws under a seed:
-    the first 8 bytes of SHA-256 of ``rel`` in UTF-8 (undecodable file-name
-    bytes as they are), big-endian, masked to 63 bits. A function of the path
-    alone, so that no partition of the work into threads, tasks or machines
-    changes an image's noise."""
-    digest = hashlib.sha256(rel.encode("utf-8", "surrogateescape")).digest()
-    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
-
-
-def default_jobs() -> int:
-    """The CPUs this process may use."""
-    count = getattr(os, "process_cpu_count", None)
-    if count is not None:
-        return count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
-
-
-def is_video(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in VIDEO_SUFFIXES
-
-
-def output_name(name: str, fmt: str, video: str = ".mp4") -> str:
-    """The output file name for input ``name`` under ``--format fmt``; a video
-    gets the suffix ``video`` (``VideoOptions.suffix``)."""
-    stem, suffix = os.path.splitext(name)
-    if suffix.lower() in VIDEO_SUFFIXES:
-        return stem + video
-    if fmt == "same":
-        if suffix.lower() in SAME_SUFFIXES:
-            return name
-        return stem + ".png"
-    return stem + _FORMAT_SUFFIX[fmt]
-
-
-def make_plan(
-    inputs: Sequence[str | os.PathLike[str]],
-    out: str | os.PathLike[str],
-    fmt: str = "png",
-    video: str = ".mp4",
-) -> Plan:
-    """List the files to privatize and check the run is safe; write nothing.
-
-    Raises ``RefusedError`` when an input is missing, when OUT is an input, is
-    inside one or contains one, when two inputs map to one output name, when
-    one image would be published twice, or when there is no image at all.
-    """
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if not inputs:
-        raise RefusedError("no INPUT given")
-    out_path = Path(os.fspath(out))
-    out_real = out_path.resolve()
-    roots: list[tuple[str, Path, bool]] = []  # (as given, resolved, is a folder)
-    for given in inputs:
-        text = os.fspath(given)
-        path = Path(text)
-        if not os.path.lexists(path):
-            raise RefusedError(f"{_shown(text)}: no such file or folder")
-        real = path.resolve()
-        if real == out_real:
-            raise RefusedError(
-                f"OUT {_shown(str(out_path))} is the input {_shown(text)} itself; "
-                "write to a new folder"
-            )
-        if path.is_dir():
-            if out_real.is_relative_to(real):
-                raise RefusedError(
-                    f"OUT {_shown(str(out_path))} is inside the input folder "
-                    f"{_shown(text)}; dp-pix never writes into its inputs: "
-                    "choose an OUT outside it"
-                )
-            is_dir = True
-        elif path.is_file():
-            is_dir = False
-        else:
-            raise RefusedError(f"{_shown(text)} is not a regular file or a folder")
-        if real.is_relative_to(out_real):
-            raise RefusedError(
-                f"the input {_shown(text)} is inside OUT {_shown(str(out_path))}; "
-                "dp-pix never writes over or beside its inputs: choose another OUT"
-            )
-        roots.append((text, real, is_dir))
-    if out_path.exists() and not out_path.is_dir():
-        raise RefusedError(f"OUT {_shown(str(out_path))} is a file; -o must name a folder")
-
-    plan = Plan(inputs=[_printable(os.fspath(i)) for i in inputs], out=out_path, jobs=[])
-    # (source key, rel, source, shown): the key identifies the file read (resolved path)
-    found: list[tuple[str, str, str, str]] = []
-    names: dict[str, str] = {}  # source -> its path relative to its input folder
-    for text, real, is_dir in roots:
-        if not is_dir:
-            names[text] = os.path.basename(os.path.normpath(text))
-            name = output_name(names[text], fmt, video)
-            found.append((str(real), name, text, _printable(text)))
-            continue
-        for source, key, rel_parts, is_link in _walk(text, str(real), plan):
-            names[source] = "/".join(rel_parts)
-            rel = "/".join([*rel_parts[:-1], output_name(rel_parts[-1], fmt, video)])
-            # Only a link can lead into OUT: no input folder contains OUT.
-            if is_link and Path(key).is_relative_to(out_real):
-                raise RefusedError(
-                    f"{_shown(source)} is a link into OUT {_shown(str(out_path))}; "
-                    "choose another OUT"
-                )
-            found.append((key, rel, source, _printable(source)))
-
-    # The same file reached twice — by two names, a link, or a hard link (one
-    # inode): one output is fine, two would publish two independent noisy
-    # copies of one image and spend epsilon twice.
-    by_key: dict[Any, dict[str, tuple[str, str]]] = defaultdict(dict)
-    named: dict[Any, str] = {}
-    for key, rel, source, shown in found:
-        identity = _identity(key)
-        named.setdefault(identity, key)
-        by_key[identity].setdefault(rel, (source, shown))
-    twice = [(named[key], rels) for key, rels in by_key.items() if len(rels) > 1]
-    if twice:
-        lines = [
-            f"  {_shown(key)} -> " + ", ".join(sorted(_shown(r) for r in rels))
-            for key, rels in twice
-        ]
-        raise RefusedError(
-            "these images would be privatized twice, and two noisy copies of one image "
-            "spend epsilon twice:\n"
-            + _listing(lines)
-            + "\nname each file once (an input folder already includes its subfolders)"
-        )
-
-    # Two files to one output name. Compared case-insensitively and after
-    # Unicode normalization, so a run means the same on macOS and Windows.
-    by_rel: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for key, rels in by_key.items():
-        ((rel, (source, shown)),) = rels.items()
-        by_rel[unicodedata.normalize("NFC", rel).casefold()].append((rel, source, shown))
-    clashes = [group for group in by_rel.values() if len(group) > 1]
-    if clashes:
-        lines = [
-            f"  {_shown(group[0][0])} <- " + ", ".join(sorted(printable_line(s) for _, _, s in group))
-            for group in clashes
-        ]
-        raise RefusedError(
-            "these inputs would be written to the same output file:\n"
-            + _listing(lines)
-            + "\nrename them, use --format same, or privatize them in separate runs "
-            "with different -o folders"
-        )
-
-    entries = sorted((group[0] for group in by_rel.values()), key=lambda e: e[0])
-    plan.jobs = [
-        Job(i, source, shown, rel, noise_index(rel), names[source], is_video(source))
-        for i, (rel, source, shown) in enumerate(entries)
-    ]
-    plan.ignored.sort()
-    if not plan.jobs:
-        what = f" ({len(plan.ignored)} other files ignored)" if plan.ignored else ""
-        raise RefusedError(f"no image or video files in the inputs{what}; nothing to do")
-    _check_indices(plan.jobs)
-    return plan
-
-
-def _check_indices(jobs: Sequence[Job]) -> None:
-    """Refuse two outputs with one noise index: under a seed they would draw the
-    same noise, and the difference of their outputs would show the difference
-    of the images. (A 63-bit hash: for a million files the odds are 1 in 2·10^7.)"""
-    by_index: dict[int, list[Job]] = defaultdict(list)
-    for job in jobs:
-        by_index[job.stream].append(job)
-    same = [group for group in by_index.values() if len(group) > 1]
-    if same:
-        lines = [
-            f"  {group[0].stream}: " + ", ".join(_shown(j.rel) for j in group)
-            for group in same
-        ]
-        raise RefusedError(
-            "these outputs hash to the same noise index, and with a seed they would "
-            "share their noise:\n"
-            + _listing(lines)
-            + "\nrename one of each group (the index is a hash of the output path)"
-        )
-
-
-def _identity(path: str) -> Any:
-    """What makes two paths one file: (device, inode), or the resolved path
-    where the file system has no inode numbers."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return path
-    return (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path)
-
-
-def _walk(top: str, top_real: str, plan: Plan) -> Iterator[tuple[str, str, list[str], bool]]:
-    """(source, resolved path, relative parts, is a link) of every image file
-    under ``top``; what is not an image goes to ``plan.ignored`` or ``plan.unlisted``."""
-    stack: list[tuple[str, str, list[str]]] = [(top, top_real, [])]
-    while stack:
-        folder, folder_real, parts = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError as exc:
-            plan.unlisted.append(
-                Failure(_printable(folder), f"cannot list folder: {exc.strerror or exc}")
-            )
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                plan.ignored.append(_printable(os.path.join(folder, entry.name)) + " (hidden)")
-                continue
-            source = os.path.join(folder, entry.name)
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(
-                        (source, os.path.join(folder_real, entry.name), [*parts, entry.name])
-                    )
-                    continue
-                if entry.is_symlink() and entry.is_dir():
-                    plan.ignored.append(_printable(source) + " (link to a folder, not followed)")
-                    continue
-                is_file = entry.is_file()
-            except OSError:
-                is_file = False
-            suffix = os.path.splitext(entry.name)[1].lower()
-            if suffix not in IMAGE_SUFFIXES and suffix not in VIDEO_SUFFIXES:
-                plan.ignored.append(_printable(source))
-                continue
-            if not is_file:
-                plan.unlisted.append(Failure(_printable(source), "not a regular file"))
-                continue
-            is_link = entry.is_symlink()
-            key = os.path.realpath(source) if is_link else os.path.join(folder_real, entry.name)
-            yield source, key, [*parts, entry.name], is_link
 
 
 # ------------------------------------------------------------------------ run
@@ -559,7 +277,7 @@ def run(
         if unknown:
             raise RefusedError(
                 f"{options.regions.source} names files that are not among the inputs:\n"
-                + _listing([f"  {_printable(n)}" for n in unknown])
+                + listing([f"  {printable(n)}" for n in unknown])
                 + "\nits keys are paths relative to the input folder (e.g. a/x.jpg), "
                 "or the file's name for a file given on the command line"
             )
@@ -599,7 +317,7 @@ def run(
             record.start(_record.build(plan, options, report, started, "running"))
         except NoSpaceForRecord:
             raise RefusedError(
-                f"no space for the privacy record in OUT {_shown(str(out))}: free some space first"
+                f"no space for the privacy record in OUT {for_terminal(str(out))}: free some space first"
             ) from None
 
         videos = [job for job in todo if job.video]
@@ -714,17 +432,17 @@ def _privatize(job: Job, how: Privatize) -> Outcome:
             job,
             None,
             (
-                f"{_printable(dest)} appeared during the run and was kept; "
+                f"{printable(dest)} appeared during the run and was kept; "
                 "pass --overwrite to replace it"
             ),
             None,
         )
     except OSError as exc:
         if exc.errno in NO_SPACE:
-            return job, None, f"{OUT_OF_SPACE}cannot write {_printable(dest)}: {exc.strerror}", None
-        return job, None, f"cannot write {_printable(dest)}: {exc}", None
+            return job, None, f"{OUT_OF_SPACE}cannot write {printable(dest)}: {exc.strerror}", None
+        return job, None, f"cannot write {printable(dest)}: {exc}", None
     except ValueError as exc:
-        return job, None, f"cannot write {_printable(dest)}: {exc}", None
+        return job, None, f"cannot write {printable(dest)}: {exc}", None
     return job, channels, None, regions
 
 
@@ -794,7 +512,7 @@ def _check_existing(
     the outputs there already); return the record of the earlier run that
     ``--skip-existing`` resumes, if any."""
     has_record = os.path.lexists(record_path)
-    out = _shown(str(plan.out))
+    out = for_terminal(str(plan.out))
     if options.existing == "overwrite":
         return None
     if options.existing == "refuse":
@@ -802,7 +520,7 @@ def _check_existing(
             names = ([RECORD_NAME] if has_record else []) + existing
             raise RefusedError(
                 f"OUT {out} already holds {len(names)} of this run's output files:\n"
-                + _listing([f"  {_shown(n)}" for n in names])
+                + listing([f"  {for_terminal(n)}" for n in names])
                 + "\npass --skip-existing to resume an interrupted run, --overwrite to "
                 "replace them, or choose another OUT"
             )
@@ -813,7 +531,7 @@ def _check_existing(
             raise RefusedError(
                 f"OUT {out} holds {len(existing)} of this run's output files but no "
                 f"{RECORD_NAME}, so nothing shows they are private:\n"
-                + _listing([f"  {_shown(n)}" for n in existing])
+                + listing([f"  {for_terminal(n)}" for n in existing])
                 + "\npass --overwrite to replace them, or choose another OUT"
             )
         return None
@@ -887,9 +605,9 @@ def _locked(folder: Path) -> Iterator[None]:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)
             except BlockingIOError:
                 if path == real:  # a run into OUT, or into a folder inside it
-                    why = f"another dp-pix run is writing to {_shown(str(folder))} or inside it"
+                    why = f"another dp-pix run is writing to {for_terminal(str(folder))} or inside it"
                 else:
-                    why = f"another dp-pix run is writing to {_shown(str(path))}, which holds OUT"
+                    why = f"another dp-pix run is writing to {for_terminal(str(path))}, which holds OUT"
                 raise RefusedError(
                     f"{why}; wait for it to end, or choose another OUT (one folder never "
                     "mixes the outputs of two runs)"
@@ -900,27 +618,6 @@ def _locked(folder: Path) -> Iterator[None]:
     finally:
         for fd in fds:
             os.close(fd)
-
-
-# ------------------------------------------------------------------- helpers
-
-
-def _shown(text: str) -> str:
-    """``text`` for a message on the terminal: printable, control characters
-    (a newline in a file name could forge a line) escaped."""
-    return printable_line(_printable(text))
-
-
-def _printable(text: str) -> str:
-    """``text`` with undecodable file-name bytes shown as \\xNN (valid UTF-8)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _listing(lines: list[str]) -> str:
-    shown = lines[:_LIST_LIMIT]
-    if len(lines) > _LIST_LIMIT:
-        shown.append(f"  ... and {len(lines) - _LIST_LIMIT} more")
-    return "\n".join(shown)
 
 
 if __name__ == "__main__":  # pragma: no cover
