@@ -36,7 +36,6 @@ Decisions, as documented in ``dp-pix pixelate --help``:
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import errno
 import hashlib
 import itertools
@@ -53,16 +52,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-import dp_pix
+from dp_pix import record as _record
 from dp_pix.api import Pixelizer
 from dp_pix.io import IMAGE_SUFFIXES, ImageReadError, read_image, write_bytes, write_image
 from dp_pix.params import Params, check_int, seed_bytes
 from dp_pix.progress import Progress, printable_line
+from dp_pix.record import CONVERSIONS, RECORD_SCHEMA
 
 __all__ = [
+    "CONVERSIONS",
     "FORMATS",
     "IMAGE_SUFFIXES",
     "RECORD_NAME",
@@ -72,6 +72,7 @@ __all__ = [
     "Options",
     "Plan",
     "Privatize",
+    "RECORD_SCHEMA",
     "RefusedError",
     "Report",
     "default_jobs",
@@ -91,7 +92,6 @@ RESERVE_NAME = ".dp-pix.json.reserve"
 # The reason of a failure that stops the run: the file system is full.
 OUT_OF_SPACE = "out of space: "
 _NO_SPACE = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e)
-RECORD_SCHEMA = 1
 FORMATS = ("png", "jpeg", "same")
 EXISTING = ("refuse", "skip", "overwrite")
 
@@ -120,17 +120,6 @@ _FORMAT_NAME = {"png": "PNG", "jpeg": "JPEG"}
 
 # Temporary files of dp_pix.io.write_image (and of the record): ".<name>.<12 hex>.tmp".
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
-
-CONVERSIONS = (
-    "grey files stay grey (1 channel), colour files become RGB (3 channels); "
-    "1-bit -> 0/255; 16-bit -> high byte (v >> 8); palette -> RGB; CMYK, YCbCr, LAB -> RGB "
-    "(no colour management); alpha dropped, not composited; EXIF orientation applied; "
-    "first frame only; no metadata written"
-)
-_SEED_NOTE = (
-    "the seed, if any, is a secret key and is not recorded: anyone who has it can remove "
-    "the noise, so seeded outputs are for tests and papers, not for release"
-)
 
 _LIST_LIMIT = 10  # names shown in a refusal message
 
@@ -527,9 +516,9 @@ def run(
             report.channels.update(int(c) for c in previous.get("guarantees", {}))
             if previous.get("status") != "complete":  # killed: its record may lag behind
                 report.channels |= _channels_of(destination(out, job) for job in present)
-        started = _now()
+        started = _record.now()
         record = _RecordFile(record_path, len(plan.jobs) + len(plan.unlisted))
-        record.start(_record(plan, options, report, started, "running"))
+        record.start(_record_of(plan, options, report, started, "running"))
 
         bar = Progress(
             len(todo), label="dp-pix", unit="file", stream=stream, initial=len(present),
@@ -576,7 +565,7 @@ def run(
             report.guarantees = {
                 c: options.params.describe(c)["guarantee"] for c in sorted(report.channels)
             }
-            record.finish(_record(plan, options, report, started, report.status))
+            record.finish(_record_of(plan, options, report, started, report.status))
     return report
 
 
@@ -805,34 +794,23 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def _parameters(options: Options) -> dict[str, Any]:
-    return {
-        **options.params.to_dict(),
-        "format": options.format,
-        "seeded": options.seed is not None,
-    }
+    return _record.parameters(
+        options.params, seeded=options.seed is not None, format=options.format
+    )
 
 
-def _record(
+def _record_of(
     plan: Plan, options: Options, report: Report, started: str, status: str
 ) -> dict[str, Any]:
-    return {
-        "record": "dp-pix privacy record",
-        "schema": RECORD_SCHEMA,
-        "tool": "dp-pix pixelate",
-        "version": dp_pix.__version__,
-        "backend": getattr(dp_pix, "BACKEND", None),
-        "status": status,  # "running" on disk while a run is going or if it was killed
-        "started": started,
-        "finished": None if status == "running" else _now(),
-        "method": "DP-Pix (L. Fan, DBSec 2018) with exact discrete noise",
-        "parameters": _parameters(options),
-        "seed": _SEED_NOTE if options.seed is not None else "no seed: fresh OS randomness",
-        "guarantees": {
-            str(c): _jsonable(options.params.describe(c)) for c in sorted(report.channels)
-        },
-        "conversions": CONVERSIONS,
-        "inputs": plan.inputs,
-        "counts": {
+    return _record.make(
+        tool="dp-pix pixelate",
+        params=options.params,
+        seeded=options.seed is not None,
+        settings={"format": options.format},
+        channels=report.channels,
+        conversions=CONVERSIONS,
+        inputs=plan.inputs,
+        counts={
             "planned": report.planned,
             "written": report.written,
             "already_present": report.present,
@@ -840,20 +818,13 @@ def _record(
             "not_done": report.remaining,  # left for --skip-existing (a run that stopped)
             "ignored": len(report.ignored),
         },
+        # "running" on disk while a run is going or if it was killed
+        status=status,
+        started=started,
         # sorted: the record does not depend on the order in which files finished
-        "failures": [{"path": f.path, "reason": f.reason} for f in sorted(report.failures)],
-        "ignored": report.ignored,
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+        failures=[{"path": f.path, "reason": f.reason} for f in sorted(report.failures)],
+        ignored=report.ignored,
+    )
 
 
 class _RecordFile:
@@ -912,10 +883,6 @@ class _RecordFile:
 
 def _encode(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 # ------------------------------------------------------------------- helpers
