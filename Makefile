@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 WHEELS := target/wheels
 # What the tests need: every extra whose code they exercise.
-TEST_EXTRAS := test,ray,eval
+TEST_EXTRAS := test,ray,eval,huggingface
 # The wheel is rebuilt only when a source changed (make test after make demo reuses it).
 SOURCES := $(shell find crates python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \
              -o -name '*.toml' -o -name '*.png' -o -name '*.txt' -o -name py.typed \) \
