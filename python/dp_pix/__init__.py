@@ -1,6 +1,7 @@
 """dp-pix: differentially private image pixelization (DP-Pix, Fan 2018).
 
-Exact noise (integer samplers, CSPRNG), a Rust core, numpy in and out::
+Exact noise (integer samplers, CSPRNG), a Rust core; numpy arrays or PIL
+images in, the same kind out::
 
     import dp_pix
     out = dp_pix.dp_pixelate(image, block=16, epsilon=0.5, m=16)

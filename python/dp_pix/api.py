@@ -1,9 +1,10 @@
-"""The public API: DP-Pix on numpy images, on the core that ``dp_pix.backend`` chose.
+"""The public API: DP-Pix on images, on the core that ``dp_pix.backend`` chose.
 
 :class:`Pixelizer` holds a :class:`~dp_pix.params.Params` (and a seed, if any);
-the functions build one per call. Images are checked and shaped to
+the functions build one per call. Images (numpy arrays, PIL images and other
+array-like objects: ``dp_pix.images``) are checked and shaped to
 ``(N, H, W, C)`` views here (no copy) and handed to the core with the exact
-noise the parameters calibrate.
+noise the parameters calibrate; the output comes back in the input's kind.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from dp_pix import backend
+from dp_pix import images as _images
 from dp_pix import regions as _regions
 from dp_pix.backend import Core
+from dp_pix.images import AnyImage
 from dp_pix.params import (
     EDGES,
     MAX_INDEX,
@@ -60,7 +63,7 @@ FLOAT_NOISES = ("gaussian", "laplace")
 def _check_array(image: Any, name: str) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise TypeError(
-            f"{name} must be a numpy uint8 array, got {type(image).__name__}; "
+            f"{name} must be a numpy uint8 array or a PIL image, got {type(image).__name__}; "
             "use np.asarray(x, dtype=np.uint8) for 8-bit data"
         )
     if image.dtype != np.uint8:
@@ -242,9 +245,10 @@ class Pixelizer:
         return out[:, :, 0] if like.ndim == 2 else out
 
     def __call__(
-        self, image: Image, *, index: int | None = None, regions: Regions | None = None
-    ) -> Image:
-        """Privatize one image.
+        self, image: AnyImage, *, index: int | None = None, regions: Regions | None = None
+    ) -> AnyImage:
+        """Privatize one image: an array in, an array out; a PIL image in, a PIL
+        image out (``dp_pix.images`` has the rules for each kind).
 
         ``regions``: privatize only these boxes ``[(x0, y0, x1, y1), ...]`` or
         this boolean ``(H, W)`` mask and return every other pixel unchanged
@@ -258,7 +262,8 @@ class Pixelizer:
         caller's job: one number on two images reuses the noise. Without a
         seed every call draws fresh randomness and ``index`` has no effect.
         """
-        view = as_image(image)
+        array, back = _images.to_array(image)
+        view = as_image(array)
         p = self._params
         layout = None
         if regions is None:
@@ -271,8 +276,8 @@ class Pixelizer:
         else:
             offset = check_int(index, "index", 0, MAX_INDEX, "pass the image's number, 0, 1, ...")
         if layout is not None:
-            return self._run_regions(view, image, layout, offset)
-        return _restore(self._run(view, offset), image, batch=False)
+            return back(self._run_regions(view, array, layout, offset))
+        return back(_restore(self._run(view, offset), array, batch=False))
 
     @overload
     def batch(
@@ -281,15 +286,16 @@ class Pixelizer:
     ) -> Image: ...
     @overload
     def batch(
-        self, images: Sequence[Image], *, index: int | None = None,
+        self, images: Sequence[AnyImage], *, index: int | None = None,
         regions: Sequence[Regions] | None = None,
-    ) -> list[Image]: ...
+    ) -> list[AnyImage]: ...
 
     def batch(
-        self, images: Image | Sequence[Image], *, index: int | None = None,
+        self, images: Image | Sequence[AnyImage], *, index: int | None = None,
         regions: Sequence[Regions] | None = None,
-    ) -> Image | list[Image]:
-        """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list back).
+    ) -> Image | list[AnyImage]:
+        """Privatize a stacked batch (N, H, W[, C]) or a list of images (a list
+        back, each in its own kind: PIL images stay PIL images).
 
         ``index`` (for a seeded Pixelizer): image j draws the noise of image
         number ``index + j`` instead of the next unused numbers, and the counter
@@ -298,6 +304,7 @@ class Pixelizer:
         entry per image (boxes or a mask, ``[]`` for none), as for a single call.
         """
         p = self._params
+        images = _images.to_stack(images)
         if regions is not None:
             return self._batch_regions(images, regions, index)
         if p.m == "region":
@@ -315,25 +322,29 @@ class Pixelizer:
                 "images must be a uint8 array (N, H, W[, C]) or a list of uint8 images, "
                 f"got {type(images).__name__}"
             )
-        views = [as_image(im, f"images[{i}]") for i, im in enumerate(images)]
+        arrays = [_images.to_array(im, f"images[{i}]") for i, im in enumerate(images)]
+        views = [as_image(a, f"images[{i}]") for i, (a, _) in enumerate(arrays)]
         for v in views:
             out_shape(v.shape[1], v.shape[2], p.block, p.edges, p.output)
         first = self._first_index(len(views), index)
         return [
-            _restore(self._run(v, first + i), im, batch=False)
-            for i, (v, im) in enumerate(zip(views, images))
+            back(_restore(self._run(v, first + i), a, batch=False))
+            for i, (v, (a, back)) in enumerate(zip(views, arrays))
         ]
 
     def _batch_regions(
-        self, images: Image | Sequence[Image], regions: Sequence[Regions], index: int | None
-    ) -> Image | list[Image]:
+        self, images: Image | Sequence[AnyImage], regions: Sequence[Regions], index: int | None
+    ) -> Image | list[AnyImage]:
+        backs: list[_images.Back] = []
         if isinstance(images, np.ndarray):
             stack = as_batch(images)
             views = [stack[i : i + 1] for i in range(stack.shape[0])]
             likes: Sequence[Image] = list(images)
         elif isinstance(images, (list, tuple)):
-            views = [as_image(im, f"images[{i}]") for i, im in enumerate(images)]
-            likes = images
+            arrays = [_images.to_array(im, f"images[{i}]") for i, im in enumerate(images)]
+            views = [as_image(a, f"images[{i}]") for i, (a, _) in enumerate(arrays)]
+            likes = [a for a, _ in arrays]
+            backs = [back for _, back in arrays]
         else:
             raise TypeError(
                 "images must be a uint8 array (N, H, W[, C]) or a list of uint8 images, "
@@ -356,22 +367,23 @@ class Pixelizer:
         ]
         if isinstance(images, np.ndarray):
             return np.stack(outs) if outs else np.empty_like(images)
-        return outs
+        return [back(out) for back, out in zip(backs, outs)]
 
 
 # ------------------------------------------------------------------ functions
 
 
 def dp_pixelate(
-    image: Image,
+    image: AnyImage,
     params: Params | None = None,
     /,
     *,
     seed: int | None = None,
     regions: Regions | None = None,
     **kwargs: Unpack[ParamsArgs],
-) -> Image:
-    """DP-Pix one image: uint8 (H, W) or (H, W, C) in, uint8 out.
+) -> AnyImage:
+    """DP-Pix one image: uint8 (H, W) or (H, W, C) in, uint8 out; a PIL image
+    in, a PIL image out (``dp_pix.images``: palette → RGB, 16-bit → 8-bit, ...).
 
     ``dp_pixelate(image, block=16, epsilon=0.5, m=16)`` or
     ``dp_pixelate(image, params)``: cells of ``block`` pixels, one exact noise
@@ -401,25 +413,25 @@ def dp_pixelate_batch(
 ) -> Image: ...
 @overload
 def dp_pixelate_batch(
-    images: Sequence[Image],
+    images: Sequence[AnyImage],
     params: Params | None = None,
     /,
     *,
     seed: int | None = None,
     regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
-) -> list[Image]: ...
+) -> list[AnyImage]: ...
 
 
 def dp_pixelate_batch(
-    images: Image | Sequence[Image],
+    images: Image | Sequence[AnyImage],
     params: Params | None = None,
     /,
     *,
     seed: int | None = None,
     regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
-) -> Image | list[Image]:
+) -> Image | list[AnyImage]:
     """DP-Pix a batch: uint8 (N, H, W) or (N, H, W, C), or a list of images (a list back).
 
     Each image gets its own guarantee, as with ``dp_pixelate``; with a seed,
@@ -430,20 +442,22 @@ def dp_pixelate_batch(
 
 
 def mosaic(
-    core: Core, image: Image, *, block: int | tuple[int, int], edges: Edges, output: Output
-) -> Image:
+    core: Core, image: AnyImage, *, block: int | tuple[int, int], edges: Edges, output: Output
+) -> AnyImage:
     """:func:`pixelate` on a given core."""
-    view = as_image(image)
+    array, back = _images.to_array(image)
+    view = as_image(array)
     blk = check_block(block)
     check_choice(edges, "edges", EDGES)
     check_choice(output, "output", OUTPUTS)
     out_shape(view.shape[1], view.shape[2], blk, edges, output)
-    return _restore(core.pixelate(view, *blk, edges, output, None, None, 0), image, batch=False)
+    out = core.pixelate(view, *blk, edges, output, None, None, 0)
+    return back(_restore(out, array, batch=False))
 
 
 def noisy_mosaic(
     core: Core,
-    image: Image,
+    image: AnyImage,
     *,
     block: int | tuple[int, int],
     sigma: float,
@@ -451,9 +465,10 @@ def noisy_mosaic(
     edges: Edges,
     output: Output,
     seed: int | None,
-) -> Image:
+) -> AnyImage:
     """:func:`noisy_pixelate` on a given core."""
-    view = as_image(image)
+    array, back = _images.to_array(image)
+    view = as_image(array)
     blk = check_block(block)
     if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
         raise TypeError(f"sigma must be a real number, got {type(sigma).__name__}")
@@ -466,22 +481,22 @@ def noisy_mosaic(
     out_shape(view.shape[1], view.shape[2], blk, edges, output)
     spec: backend.NoiseSpec = ("float-gaussian", s) if noise == "gaussian" else ("float-laplace", s)
     out = core.pixelate(view, *blk, edges, output, spec, seed_bytes(seed), 0)
-    return _restore(out, image, batch=False)
+    return back(_restore(out, array, batch=False))
 
 
 def pixelate(
-    image: Image,
+    image: AnyImage,
     *,
     block: int | tuple[int, int],
     edges: Edges = "partial",
     output: Output = "full",
-) -> Image:
+) -> AnyImage:
     """The mosaic: each cell replaced by its mean. NOT private."""
     return mosaic(backend.CORE, image, block=block, edges=edges, output=output)
 
 
 def noisy_pixelate(
-    image: Image,
+    image: AnyImage,
     *,
     block: int | tuple[int, int],
     sigma: float,
@@ -489,7 +504,7 @@ def noisy_pixelate(
     edges: Edges = "partial",
     output: Output = "full",
     seed: int | None = None,
-) -> Image:
+) -> AnyImage:
     """The mosaic plus i.i.d. float noise of ``sigma`` grey levels per cell.
 
     NOT private: a baseline for comparisons (the original research code's

@@ -32,8 +32,10 @@ __all__ = [
     "ImageReadError",
     "atomic_file",
     "atomic_path",
+    "has_alpha",
     "read_image",
     "read_image_file",
+    "to_8bit",
     "write_bytes",
     "write_image",
 ]
@@ -232,7 +234,7 @@ def _read(fp: IO[bytes], name: str, mode: str | None, keep_alpha: bool) -> np.nd
         with Image.open(fp) as opened:
             opened.load()
             im = ImageOps.exif_transpose(opened)
-            im = _to_8bit(im, name, keep_alpha or mode == "RGBA")
+            im = to_8bit(im, name, keep_alpha or mode == "RGBA")
             if mode is not None and im.mode != mode:
                 im = im.convert(mode)
             return np.array(im, dtype=np.uint8, copy=True, order="C")
@@ -252,9 +254,19 @@ def _read(fp: IO[bytes], name: str, mode: str | None, keep_alpha: bool) -> np.nd
         raise ImageReadError(name, f"{type(exc).__name__}: {exc}") from exc
 
 
-def _to_8bit(im: Image.Image, name: str, want_alpha: bool) -> Image.Image:
+def has_alpha(im: Image.Image) -> bool:
+    """Whether the rules of ``read_image`` see an alpha channel in ``im``: an
+    alpha mode, or a palette with a transparent entry."""
+    return im.mode in ("LA", "La", "RGBA", "RGBa", "PA") or (
+        im.mode == "P" and "transparency" in im.info
+    )
+
+
+def to_8bit(im: Image.Image, name: str, want_alpha: bool) -> Image.Image:
     """Bring any Pillow mode to "L", "LA", "RGB" or "RGBA" by the rules in
-    ``read_image``; alpha modes only when ``want_alpha``."""
+    ``read_image``; alpha modes only when ``want_alpha``. The one rule set for
+    decoded files and for images handed to the API (``dp_pix.images``);
+    ``ImageReadError`` naming ``name`` for a mode with no 8-bit rule."""
     m = im.mode
     if m in ("L", "RGB"):
         return im
@@ -263,7 +275,7 @@ def _to_8bit(im: Image.Image, name: str, want_alpha: bool) -> Image.Image:
     if m in ("LA", "La"):
         im = im.convert("LA")
         return im if want_alpha else im.convert("L")
-    if m in ("RGBA", "RGBa", "PA") or (m == "P" and "transparency" in im.info):
+    if has_alpha(im):
         im = im.convert("RGBA")
         return im if want_alpha else im.convert("RGB")
     if m == "P":

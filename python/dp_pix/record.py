@@ -1,12 +1,15 @@
-"""The privacy record of ``dp-pix pixelate``: ``OUT/dp-pix.json``.
+"""The privacy record: what a release guarantees, as one JSON-ready dict.
 
-What a folder of outputs guarantees, in one JSON file written atomically at
-the start of a run (status ``running``) and again at its end: the
-parameters, the guarantee per channel count of the images, in region mode the
-boxes of every file, for every video its frames, window and guarantees per
-frame, per window and for the whole clip; counts, failures and ignored files.
-Never the seed. :class:`RecordFile` keeps room for the final record beside
-it, so that it tells the truth even when the outputs fill the disk.
+Every tool that publishes privatized images states its guarantee with the
+same record, built by :func:`make`: ``dp-pix pixelate`` writes it to
+``OUT/dp-pix.json`` (:func:`build`; :class:`RecordFile` keeps room for it so
+that it tells the truth even when the outputs fill the disk),
+``dp_pix.huggingface.privatize`` puts it in the Dataset's info and returns
+it. The record says what was privatized (``inputs``, ``counts``), with which
+parameters, the guarantee for each channel count that occurs
+(``Params.describe``), in region mode the boxes of every file, for every video
+its frames, window and guarantees per frame, per window and for the whole
+clip; never the seed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import datetime as _dt
 import errno
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,30 +27,32 @@ import numpy as np
 
 import dp_pix
 from dp_pix.io import write_bytes
+from dp_pix.params import Params
 
 if TYPE_CHECKING:
     from dp_pix.pipeline import Options, Plan, Report
 
 __all__ = [
     "CONVERSIONS",
+    "METHOD",
     "NO_SPACE",
     "RECORD_SCHEMA",
     "RESERVE_NAME",
+    "SEED_NOTE",
     "VIDEO_MODEL",
     "NoSpaceForRecord",
     "RecordFile",
     "build",
+    "jsonable",
+    "make",
     "now",
     "parameters",
+    "pixelate_parameters",
 ]
 
 RECORD_SCHEMA = 1
-# Space kept beside the record while a run writes (a hidden file, removed at
-# the end), so that the final record fits even when the outputs fill the disk.
-RESERVE_NAME = ".dp-pix.json.reserve"
-# The errors of a full file system (or quota).
-NO_SPACE = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e)
-
+METHOD = "DP-Pix (L. Fan, DBSec 2018) with exact discrete noise"
+#: What ``dp_pix.io.read_image`` does to a file with its defaults.
 CONVERSIONS = (
     "grey files stay grey (1 channel), colour files become RGB (3 channels); "
     "1-bit -> 0/255; 16-bit -> high byte (v >> 8); palette -> RGB; CMYK, YCbCr, LAB -> RGB "
@@ -64,83 +70,77 @@ VIDEO_MODEL = (
     "they are. Audio, subtitles, data streams, chapters, attachments and all metadata "
     "are dropped unless 'audio' says otherwise; copied audio is NOT protected."
 )
-_SEED_NOTE = (
+SEED_NOTE = (
     "the seed, if any, is a secret key and is not recorded: anyone who has it can remove "
     "the noise, so seeded outputs are for tests and papers, not for release"
 )
+_NO_SEED = "no seed: fresh OS randomness"
+
+# Space kept beside the record while a run writes (a hidden file, removed at
+# the end), so that the final record fits even when the outputs fill the disk.
+RESERVE_NAME = ".dp-pix.json.reserve"
+# The errors of a full file system (or quota).
+NO_SPACE = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e)
 
 
-def parameters(options: Options, videos: bool) -> dict[str, Any]:
-    """The parameters a resumed run must share; the video options when the
-    run has videos."""
-    out = {
-        **options.params.to_dict(),
-        "format": options.format,
-        "seeded": options.seed is not None,
-    }
-    if options.regions is not None:
-        out["regions"] = options.regions.to_dict()
-    if videos:
-        v = options.video
-        out["video"] = {
-            "window": "all" if v.window is None else v.window,
-            "fps": v.fps,
-            "codec": "ffv1/mkv" if v.lossless else f"h264/mp4, crf {v.crf}",
-            "keep_audio": v.keep_audio,
-        }
-    return out
+# ---------------------------------------------------------------------- any tool
 
 
-def build(
-    plan: Plan, options: Options, report: Report, started: str, status: str
+def parameters(params: Params, *, seeded: bool, **settings: Any) -> dict[str, Any]:
+    """The record's ``parameters``: the privacy parameters, the tool's own
+    ``settings`` (e.g. the output format), and whether a seed was used."""
+    return {**params.to_dict(), **settings, "seeded": seeded}
+
+
+def make(
+    *,
+    tool: str,
+    params: Params,
+    seeded: bool,
+    settings: Mapping[str, Any],
+    channels: Iterable[int],
+    conversions: str,
+    inputs: Any,
+    counts: Mapping[str, int],
+    status: str,
+    started: str,
+    region_mode: bool = False,
+    **more: Any,
 ) -> dict[str, Any]:
-    has_videos = any(job.video for job in plan.jobs)
-    record: dict[str, Any] = {
+    """The privacy record of one release.
+
+    ``channels``: the channel counts of the released images (one guarantee
+    each; ``region_mode``: the guarantee of region mode). ``inputs``: what was
+    read. ``counts``: how many images were planned, written, failed... (the
+    tool's own keys). ``status``: ``"running"`` while the release is being
+    made, ``"complete"`` or why it stopped; ``more``: further entries at the
+    end (failures, ...).
+    """
+    return {
         "record": "dp-pix privacy record",
         "schema": RECORD_SCHEMA,
-        "tool": "dp-pix pixelate",
+        "tool": tool,
         "version": dp_pix.__version__,
         "backend": getattr(dp_pix, "BACKEND", None),
-        "status": status,  # "running" on disk while a run is going or if it was killed
+        "status": status,
         "started": started,
         "finished": None if status == "running" else now(),
-        "method": "DP-Pix (L. Fan, DBSec 2018) with exact discrete noise",
-        "parameters": parameters(options, has_videos),
-        "seed": _SEED_NOTE if options.seed is not None else "no seed: fresh OS randomness",
+        "method": METHOD,
+        "parameters": parameters(params, seeded=seeded, **settings),
+        "seed": SEED_NOTE if seeded else _NO_SEED,
         "guarantees": {
-            str(c): jsonable(options.params.describe(c, regions=options.regions is not None))
-            for c in sorted(report.channels)
+            str(c): jsonable(params.describe(c, regions=region_mode))
+            for c in sorted(set(channels))
         },
-        "conversions": CONVERSIONS,
-        "inputs": plan.inputs,
-        "counts": {
-            "planned": report.planned,
-            "written": report.written,
-            "already_present": report.present,
-            "failed": len(report.failures),
-            "not_done": report.remaining,  # left for --skip-existing (a run that stopped)
-            "ignored": len(report.ignored),
-        },
-        # sorted: the record does not depend on the order in which files finished
-        "failures": [{"path": f.path, "reason": f.reason} for f in sorted(report.failures)],
-        "ignored": report.ignored,
+        "conversions": conversions,
+        "inputs": inputs,
+        "counts": dict(counts),
+        **more,
     }
-    if options.regions is not None:
-        record["regions"] = {
-            **options.regions.to_dict(),
-            "scope": "the guarantees hold for changes inside the regions, given the regions; "
-            "pixels outside them are published unchanged",
-            "files": {name: report.regions[name] for name in sorted(report.regions)},
-        }
-    if has_videos:
-        record["videos"] = {
-            "model": VIDEO_MODEL,
-            "clips": jsonable(sorted(report.videos, key=lambda v: str(v.get("output")))),
-        }
-    return record
 
 
 def jsonable(value: Any) -> Any:
+    """``value`` with tuples as lists and numpy scalars as Python numbers."""
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -148,6 +148,82 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def now() -> str:
+    """The time, UTC, to the second (ISO 8601)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ----------------------------------------------------------------- dp-pix pixelate
+
+
+def pixelate_parameters(options: Options, videos: bool) -> dict[str, Any]:
+    """The parameters of a ``dp-pix pixelate`` run, which a resumed run must
+    share: the privacy parameters and the run's settings."""
+    seeded = options.seed is not None
+    return parameters(options.params, seeded=seeded, **_pixelate_settings(options, videos))
+
+
+def _pixelate_settings(options: Options, videos: bool) -> dict[str, Any]:
+    """The format, region mode, and the video options when the run has videos."""
+    settings: dict[str, Any] = {"format": options.format}
+    if options.regions is not None:
+        settings["regions"] = options.regions.to_dict()
+    if videos:
+        v = options.video
+        settings["video"] = {
+            "window": "all" if v.window is None else v.window,
+            "fps": v.fps,
+            "codec": "ffv1/mkv" if v.lossless else f"h264/mp4, crf {v.crf}",
+            "keep_audio": v.keep_audio,
+        }
+    return settings
+
+
+def build(
+    plan: Plan, options: Options, report: Report, started: str, status: str
+) -> dict[str, Any]:
+    """The record of a ``dp-pix pixelate`` run (``status``: ``"running"`` on
+    disk while it runs, or if it was killed)."""
+    has_videos = any(job.video for job in plan.jobs)
+    more: dict[str, Any] = {}
+    if options.regions is not None:
+        more["regions"] = {
+            **options.regions.to_dict(),
+            "scope": "the guarantees hold for changes inside the regions, given the regions; "
+            "pixels outside them are published unchanged",
+            "files": {name: report.regions[name] for name in sorted(report.regions)},
+        }
+    if has_videos:
+        more["videos"] = {
+            "model": VIDEO_MODEL,
+            "clips": jsonable(sorted(report.videos, key=lambda v: str(v.get("output")))),
+        }
+    return make(
+        tool="dp-pix pixelate",
+        params=options.params,
+        seeded=options.seed is not None,
+        settings=_pixelate_settings(options, has_videos),
+        channels=report.channels,
+        conversions=CONVERSIONS,
+        inputs=plan.inputs,
+        counts={
+            "planned": report.planned,
+            "written": report.written,
+            "already_present": report.present,
+            "failed": len(report.failures),
+            "not_done": report.remaining,  # left for --skip-existing (a run that stopped)
+            "ignored": len(report.ignored),
+        },
+        status=status,
+        started=started,
+        region_mode=options.regions is not None,
+        # sorted: the record does not depend on the order in which files finished
+        failures=[{"path": f.path, "reason": f.reason} for f in sorted(report.failures)],
+        ignored=report.ignored,
+        **more,
+    )
 
 
 class NoSpaceForRecord(OSError):
@@ -159,10 +235,10 @@ class RecordFile:
     even when the outputs fill the disk.
 
     ``start`` writes the first record and a hidden reserve file beside it (a
-    run that cannot is stopped before any output is written: ``NoSpaceForRecord``);
-    ``finish`` frees the reserve and writes the final record in its place,
-    atomically. If even that does not fit, the list of failures is cut (their
-    number stays) until it does.
+    run that cannot is stopped before any output is written:
+    ``NoSpaceForRecord``); ``finish`` frees the reserve and writes the final
+    record in its place, atomically. If even that does not fit, the list of
+    failures is cut (their number stays) until it does.
     """
 
     _PER_ENTRY = 256  # bytes kept per planned file, for its failure line
@@ -187,10 +263,6 @@ class RecordFile:
                 raise NoSpaceForRecord(exc.errno, "no space for the privacy record") from None
             raise
 
-    def write(self, record: dict[str, Any]) -> None:
-        """Replace the record atomically (the reserve stays)."""
-        write_bytes(self.path, _encode(record), overwrite=True)
-
     def finish(self, record: dict[str, Any]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.reserve)
@@ -198,8 +270,11 @@ class RecordFile:
         keep = len(failures)
         while True:
             if keep < len(failures):
-                record = {**record, "failures": failures[:keep],
-                          "failures_not_listed": len(failures) - keep}  # fmt: skip
+                record = {
+                    **record,
+                    "failures": failures[:keep],
+                    "failures_not_listed": len(failures) - keep,
+                }
             try:
                 write_bytes(self.path, _encode(record), overwrite=True)
                 return
@@ -211,7 +286,3 @@ class RecordFile:
 
 def _encode(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -17,6 +17,7 @@ from dp_pix import _reference, api
 from dp_pix._reference import bernoulli, bernoulli_exp, discrete_gaussian, discrete_laplace
 from dp_pix.api import Image
 from dp_pix.backend import Core
+from dp_pix.images import AnyImage
 from dp_pix.params import Edges, Output, Params, ParamsArgs
 from dp_pix.regions import Regions
 
@@ -42,14 +43,14 @@ class Pixelizer(api.Pixelizer):
 
 
 def dp_pixelate(
-    image: Image,
+    image: AnyImage,
     params: Params | None = None,
     /,
     *,
     seed: int | None = None,
     regions: Regions | None = None,
     **kwargs: Unpack[ParamsArgs],
-) -> Image:
+) -> AnyImage:
     """:func:`dp_pix.dp_pixelate` on the reference core."""
     return Pixelizer(params, seed=seed, **kwargs)(image, regions=regions)
 
@@ -61,34 +62,34 @@ def dp_pixelate_batch(
 ) -> Image: ...
 @overload
 def dp_pixelate_batch(
-    images: Sequence[Image], params: Params | None = None, /, *, seed: int | None = None,
+    images: Sequence[AnyImage], params: Params | None = None, /, *, seed: int | None = None,
     regions: Sequence[Regions] | None = None, **kwargs: Unpack[ParamsArgs],
-) -> list[Image]: ...
+) -> list[AnyImage]: ...
 
 
 def dp_pixelate_batch(
-    images: Image | Sequence[Image],
+    images: Image | Sequence[AnyImage],
     params: Params | None = None,
     /,
     *,
     seed: int | None = None,
     regions: Sequence[Regions] | None = None,
     **kwargs: Unpack[ParamsArgs],
-) -> Image | list[Image]:
+) -> Image | list[AnyImage]:
     """:func:`dp_pix.dp_pixelate_batch` on the reference core."""
     return Pixelizer(params, seed=seed, **kwargs).batch(images, regions=regions)
 
 
 def pixelate(
-    image: Image, *, block: int | tuple[int, int], edges: Edges = "partial",
+    image: AnyImage, *, block: int | tuple[int, int], edges: Edges = "partial",
     output: Output = "full",
-) -> Image:
+) -> AnyImage:
     """:func:`dp_pix.pixelate` (the mosaic, NOT private) on the reference core."""
     return api.mosaic(_reference, image, block=block, edges=edges, output=output)
 
 
 def noisy_pixelate(
-    image: Image,
+    image: AnyImage,
     *,
     block: int | tuple[int, int],
     sigma: float,
@@ -96,7 +97,7 @@ def noisy_pixelate(
     edges: Edges = "partial",
     output: Output = "full",
     seed: int | None = None,
-) -> Image:
+) -> AnyImage:
     """:func:`dp_pix.noisy_pixelate` (NOT private) on the reference core."""
     return api.noisy_mosaic(
         _reference, image, block=block, sigma=sigma, noise=noise, edges=edges,

@@ -543,7 +543,7 @@ def _check_existing(
             f"cannot resume into {out}: its {RECORD_NAME} is unreadable ({exc}); "
             "pass --overwrite to start again"
         ) from None
-    ours = _record.parameters(options, any(job.video for job in plan.jobs))
+    ours = _record.pixelate_parameters(options, any(job.video for job in plan.jobs))
     if theirs != json.loads(json.dumps(ours)):
         diff = ", ".join(
             f"{k}: {theirs.get(k)!r} there, {ours[k]!r} now"
