@@ -107,6 +107,12 @@ def privatize(
     one mode): where a column mixes them, Ray pads the grey ones to
     ``(1, H, W)`` and those rows fail. ``map_batches_args`` go to
     ``Dataset.map_batches`` (e.g. ``concurrency``, ``num_cpus``).
+
+    The result is lazy, as Ray Datasets are: every pass over it runs the
+    mechanism again and draws fresh noise, and each pass spends the budget
+    again. Privatize once — ``write_parquet``/``write_images``, or
+    ``materialize()`` — and train on that, never on this Dataset epoch after
+    epoch.
     """
     pixelizer = Pixelizer(params, seed=seed)  # a bad seed fails here, before any task starts
     fn = functools.partial(_privatize_batch, pixelizer, column, key, seed is not None)
