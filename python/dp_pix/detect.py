@@ -13,7 +13,8 @@ protected at all (PRIVACY.md, "Regions").
 
 For video, :func:`carry` spreads each frame's boxes to the
 :data:`CARRY_FRAMES` frames before and after it, so that a face missed in a
-frame or two between detections is still covered.
+frame or two between detections is still covered; ``dp_pix.video`` does so
+when a detector runs on a clip (``detector=``, ``dp-pix pixelate --detect``).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import dp_pix
+from dp_pix.detect import CARRY_FRAMES
 from dp_pix.io import write_bytes
 from dp_pix.params import Params
 
@@ -37,7 +38,9 @@ __all__ = [
     "METHOD",
     "NO_SPACE",
     "RECORD_SCHEMA",
+    "REGION_VIDEO_MODEL",
     "RESERVE_NAME",
+    "RUNS_LISTED",
     "SEED_NOTE",
     "VIDEO_MODEL",
     "NoSpaceForRecord",
@@ -69,6 +72,22 @@ VIDEO_MODEL = (
     "8-bit RGB (grey for grey sources); size, frame count and timestamps are released as "
     "they are. Audio, subtitles, data streams, chapters, attachments and all metadata "
     "are dropped unless 'audio' says otherwise; copied audio is NOT protected."
+)
+# Runs of frames with the same regions that the record lists per clip, at most
+# (about 250 bytes each); beyond, only the counts: a long clip with moving boxes
+# would make a record of many megabytes.
+RUNS_LISTED = 1000
+REGION_VIDEO_MODEL = (
+    "in a clip the regions are those of each frame, listed per clip (videos.clips[].regions, "
+    "runs of consecutive frames with the same regions): boxes of the regions file by frame "
+    "number (every decoded frame from 0) and/or those a detector finds in each released "
+    f"frame, each detected box also covering the {CARRY_FRAMES} released frames before and "
+    f"after it; the first {RUNS_LISTED} runs are listed, the counts always. A frame "
+    "without regions is published unchanged. The budget of a window is "
+    "spread over its w frames as for whole frames (Laplace epsilon/w, Gaussian rho/w per "
+    "frame) and covers, in each frame of the window, a change of up to m pixels inside that "
+    "frame's regions (m = region: its largest region), given the regions of every frame, "
+    "whose positions and sizes are published frame by frame"
 )
 SEED_NOTE = (
     "the seed, if any, is a secret key and is not recorded: anyone who has it can remove "
@@ -195,6 +214,8 @@ def build(
             "pixels outside them are published unchanged",
             "files": {name: report.regions[name] for name in sorted(report.regions)},
         }
+        if has_videos:
+            more["regions"]["videos"] = REGION_VIDEO_MODEL
     if has_videos:
         more["videos"] = {
             "model": VIDEO_MODEL,

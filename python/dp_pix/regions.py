@@ -85,8 +85,10 @@ A JSON object with one key per input file: its path relative to the input
 folder, "/"-separated, as dp-pix pixelate mirrors it under OUT (for a file
 named on the command line, its name). The value is a list of boxes
 [x0, y0, x1, y1] in pixels (x to the right, y down, right and bottom edges
-excluded), or, for a video, an object mapping frame numbers ("0", "1", ...)
-to such lists. [] means no region: the file is published unchanged.
+excluded), or, for a video, an object mapping frame numbers ("0", "1", ...:
+every decoded frame from 0, those --fps drops included) to such lists; a
+frame not listed has no region. [] ({} for a video) means no region: the
+file is published unchanged (a video re-encoded; --lossless keeps it exact).
   {"a/x.jpg": [[10, 20, 110, 140], [300, 40, 380, 150]],
    "b.png": [],
    "clip.mp4": {"0": [[5, 5, 60, 70]], "1": [[6, 5, 61, 70]]}}
@@ -336,11 +338,23 @@ class Finder:
         return layout(found, shape, pad=self.pad, name=f"the regions of {name!r}")
 
     def frames(self, name: str) -> dict[int, list[Any]]:
-        """A video's boxes by frame number, as the regions file gives them."""
+        """A video's boxes by frame number, as the regions file gives them
+        (``[]`` there: no frame has regions). A video that the file does not
+        list is an error unless a detector runs, as for an image."""
         entry = (self.boxes or {}).get(name)
         if entry is None:
+            if self.boxes is not None and self.detector is None:
+                raise ValueError(
+                    f"{self.source} has no entry for {name!r}: list it, with {{}} to publish it "
+                    "unchanged"
+                )
             return {}
         if not isinstance(entry, Mapping):
+            if entry:
+                raise ValueError(
+                    f"{self.source} gives {name!r} one list of boxes, but it is a video: give "
+                    'its boxes by frame number, {"0": [[x0, y0, x1, y1]], "1": [...]}'
+                )
             return {}
         return {int(k): list(v) for k, v in entry.items()}
 

@@ -75,6 +75,13 @@ regions (privatize only part of each image):
   raw image, and a face the detector misses has no protection. The record
   lists every file's boxes. --detect faces needs pip install 'dp-pix[faces]'.
   Not available with --ray.
+  Videos too: each frame's regions are its boxes in the regions file (by
+  frame number; a frame not listed has none) and what the detector finds in
+  it, each detected box carried {carry} frames forward and back so that a face
+  missed for a few frames stays covered. A frame without regions is written
+  unchanged; H.264 re-encodes every pixel (lossy), --lossless keeps the
+  pixels outside the regions bit for bit. The record lists each clip's
+  regions frame by frame.
 
 {schema}
 
@@ -112,6 +119,7 @@ examples:
   {prog} pixelate clip.mp4 -o out/ -b 16 -e 1 -m 16                 # the clip is one window
   {prog} pixelate dashcam/ -o out/ -b 32 -e 1 -m 16 --window 10 --fps 10
   {prog} pixelate clip.mov -o out/ -b 16 -e 1 -m 16 --lossless --keep-audio
+  {prog} pixelate clip.mp4 -o out/ -b 8 -e 1 -m region --detect faces --window 1
 """
 
 
@@ -179,7 +187,7 @@ def add(subparsers: Any) -> None:
         "pixelate",
         help="privatize image and video files and folders into OUT, with a privacy record",
         description=_PIXELATE_DESCRIPTION,
-        epilog=_PIXELATE_EPILOG.format(prog=PROG, schema=_regions_schema()),
+        epilog=_PIXELATE_EPILOG.format(prog=PROG, schema=_regions_schema(), carry=_carry()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image and video files and folders")
@@ -355,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
     for channels, guarantee in report.guarantees.items():
         kind = "grey" if channels == 1 else f"{channels}-channel"
         say(f"  {kind} images: {guarantee}")
-    if options.regions is not None:
+    if options.regions is not None and (report.regions or not report.videos):
         boxes = sum(len(r["boxes"]) for r in report.regions.values())
         files = len(report.regions)
         say(f"  regions: {boxes} box(es) in {files} file(s), listed in the record")
@@ -375,6 +383,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _carry() -> int:
+    from dp_pix.detect import CARRY_FRAMES
+
+    return CARRY_FRAMES
 
 
 def _regions_schema() -> str:
@@ -434,6 +448,16 @@ def _print_videos(videos: list[dict[str, Any]]) -> None:
         say(f"  video {v['output']}: {v['frames']} frames{fps}{rate}")
         say(f"    per window: {v['guarantee_window']}")
         say(f"    whole clip: {v['guarantee_clip']}")
+        r = v.get("regions")
+        if r is not None:
+            carried = (
+                f", {r['frames_with_detections']} with detections carried {r['carry_frames']} "
+                "frames either way" if "carry_frames" in r else ""
+            )
+            say(
+                f"    regions: {r['frames_with_regions']} of {v['frames']} frames, "
+                f"{r['boxes']} box(es){carried}; frames without regions unchanged"
+            )
         say(f"    audio: {v['audio']}")
     if len(videos) > _VIDEOS_SHOWN:
         say(f"  ... and {len(videos) - _VIDEOS_SHOWN} more videos: see the privacy record")

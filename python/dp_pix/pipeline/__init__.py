@@ -30,7 +30,9 @@ Decisions, as documented in ``dp-pix pixelate --help``:
 - Videos (``dp_pix.video``, with PyAV) are written as ``.mp4`` (H.264), or
   ``.mkv`` (FFV1) with ``VideoOptions.lossless``; they run one after another
   once the images are done, each with a progress bar of its frames, and the
-  record lists each with its frames, window and guarantees.
+  record lists each with its frames, window and guarantees. In region mode a
+  clip's regions are its boxes by frame number in the regions file and what
+  the detector finds in each frame (``dp_pix.video.regions``), listed with it.
 - With a seed, each file draws the noise of image index ``noise_index(rel)``,
   a function of its output path under OUT alone: the bytes do not depend on
   ``jobs``, on the order in which files finish, on the other files of the
@@ -312,7 +314,10 @@ def run(
             clips = (previous.get("videos") or {}).get("clips", [])
             report.videos = [v for v in clips if v.get("output") in kept]
         started = _record.now()
-        record = RecordFile(record_path, len(plan.jobs) + len(plan.unlisted))
+        entries = len(plan.jobs) + len(plan.unlisted)
+        if options.regions is not None:  # room for the regions of every clip
+            entries += _record.RUNS_LISTED * sum(job.video for job in plan.jobs)
+        record = RecordFile(record_path, entries)
         try:
             record.start(_record.build(plan, options, report, started, "running"))
         except NoSpaceForRecord:

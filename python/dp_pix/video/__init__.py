@@ -19,6 +19,10 @@ or ρ/w (Gaussian, zCDP). PRIVACY.md states the model::
   Matroska with ``lossless=True``), audio and metadata dropped; returns what
   the privacy record says of it.
 - :func:`privatize_frames`: uint8 frames in, privatized frames out.
+- Region mode (:mod:`dp_pix.video.regions`): both take ``regions=`` (frame
+  number -> boxes, a mapping or a callable) and ``detector=`` (run on every
+  frame, its boxes carried ``detect.CARRY_FRAMES`` frames forward and back);
+  only each frame's regions are privatized, a frame without any is unchanged.
 - :func:`frame_params`: the per-frame :class:`~dp_pix.Params` of a window of
   ``w`` frames; :func:`window_frames`: ``w`` for a window in seconds;
   :func:`describe_video`: the guarantee per frame, per window and per clip;

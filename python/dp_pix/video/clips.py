@@ -8,6 +8,12 @@ through the Rust core in one call. Memory stays bounded whatever the clip's
 length: a batch holds up to 32 MiB of decoded frames (1 to 16 frames), at
 most ``2 + 1`` batches are alive, one of privatized frames, and what the
 decoder and the encoder hold.
+
+In region mode (``regions=`` or ``detector=``, :mod:`dp_pix.video.regions`)
+each frame is released as region mode releases an image, one frame at a
+time, with the full-size frame written (the 4:2:0 cell path needs whole-frame
+cells); a detector's look-ahead holds up to ``CARRY_FRAMES`` more decoded
+frames.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from dp_pix import detect
 from dp_pix.api import Pixelizer, as_image, out_shape
 from dp_pix.io import atomic_path
 from dp_pix.params import Params, check_int
@@ -41,6 +48,7 @@ from dp_pix.video.privacy import (
     frame_params,
     window_frames,
 )
+from dp_pix.video.regions import FrameRegions, PerFrame
 
 if TYPE_CHECKING:
     from dp_pix.pipeline import Report
@@ -122,6 +130,9 @@ def privatize_frames(
     seed: int | None = None,
     index: int = 0,
     batch: int = BATCH,
+    regions: PerFrame | None = None,
+    detector: detect.Detector | None = None,
+    pad: float = 0.0,
 ) -> Iterator[np.ndarray]:
     """Privatize frames from your own decoder, in order: uint8 (H, W) or
     (H, W, C) arrays in, the same out, one for one.
@@ -131,7 +142,18 @@ def privatize_frames(
     its share); ``w='all'`` makes the whole clip one window and needs a
     sequence (``len(frames)``). Under ``seed`` frame ``k`` draws the streams
     of ``frame_index(index, k)``: give every clip its own ``index``. Frames
-    of one size go through the core ``batch`` at a time.
+    of one size go through the core ``batch`` at a time (held, not copied,
+    until then: do not reuse their buffers).
+
+    Region mode (:mod:`dp_pix.video.regions`): ``regions`` maps frame numbers
+    (0, 1, ... in the order given) to boxes, or is a callable ``k -> boxes``
+    (or a boolean mask); ``detector`` finds boxes in every frame, each carried
+    ``detect.CARRY_FRAMES`` frames forward and back (those frames are held
+    back until the look-ahead arrives). Boxes are grown by ``pad``. Only the
+    regions of each frame are privatized, at the per-frame budget; a frame
+    without regions comes back unchanged (a copy). ``m="region"`` is each
+    frame's largest region. A mapping that names frames beyond the last one
+    raises ``ValueError`` once the frames run out.
     """
     if w == ALL:
         if not hasattr(frames, "__len__"):
@@ -143,6 +165,7 @@ def privatize_frames(
         total = None
     batch = check_int(batch, "batch", 1, 1024, "frames per call, e.g. 8")
     index = check_int(index, "index", 0, 2**63 - 1, "the clip's number, 0, 1, ...")
+    tracker = _tracker(params, regions, detector, pad)
     pixelizer = Pixelizer(frame_params(params, w_frames), seed=seed)
     pending: list[np.ndarray] = []
     done = 0
@@ -154,17 +177,60 @@ def privatize_frames(
         pending.clear()
         yield from out
 
+    def release(ready: list[Any]) -> Iterator[np.ndarray]:
+        for number, frame, _, layout in ready:
+            yield pixelizer(frame, index=frame_index(index, number), regions=layout)
+
+    count = 0
     for k, frame in enumerate(frames):
         if total is not None and k >= total:
             raise ValueError(f"more frames than len(frames) = {total}, the window w='all'")
         as_image(frame, f"frames[{k}]")
+        count = k + 1
+        if tracker is not None:
+            yield from release(tracker.push(k, frame, None))
+            continue
         if pending and frame.shape != pending[0].shape:
             yield from flush()
         pending.append(frame)
         if len(pending) == batch:
             yield from flush()
-    if pending:
+    if tracker is not None:
+        yield from release(tracker.finish())
+        _check_numbers(tracker, count, "the frames given")
+    elif pending:
         yield from flush()
+
+
+def _tracker(
+    params: Params, regions: PerFrame | None, detector: detect.Detector | None, pad: float
+) -> FrameRegions[Any] | None:
+    """Region mode's frame regions, or None (whole frames); refuses what cannot work."""
+    if regions is None and detector is None:
+        if pad:
+            raise ValueError("pad applies to region mode: pass regions= or detector=")
+        if params.m == "region":
+            raise ValueError(
+                "m='region' is the pixel count of each frame's largest region: pass regions= "
+                "(boxes per frame) or detector=, or give m as a pixel count"
+            )
+        return None
+    if params.output != "full":
+        raise ValueError(
+            "regions need output='full': the pixels outside the regions are returned as "
+            "they are, so each frame keeps its size"
+        )
+    return FrameRegions(regions, detector, pad, params)
+
+
+def _check_numbers(tracker: FrameRegions[Any], frames: int, what: str) -> None:
+    unknown = tracker.unknown(frames)
+    if unknown:
+        shown = ", ".join(map(str, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+        raise ValueError(
+            f"regions are given for frame(s) {shown}, but {what} hold only {frames} frame(s) "
+            "(numbered from 0): are they the regions of another clip?"
+        )
 
 
 # ------------------------------------------------------------------------ file
@@ -172,7 +238,10 @@ def privatize_frames(
 
 class _Decoder(threading.Thread):
     """Decodes a clip into batches of 8-bit frames on its own thread; audio
-    packets to copy go through the same queue, in file order."""
+    packets to copy go through the same queue, in file order. A batch comes
+    with each frame's timestamp and number (its place among all decoded
+    frames, those that ``fps`` drops included); ``decoded`` is their count
+    once the end is reached."""
 
     def __init__(
         self, path: str, probe: codec.Probe, fps: Fraction | None, keep_audio: bool, batch: int
@@ -184,6 +253,7 @@ class _Decoder(threading.Thread):
         self.slots = threading.Semaphore(_AHEAD)
         self.stop = threading.Event()
         self.audio: list[Any] = []
+        self.decoded = 0
         # Closed by the consumer once it is done: audio packets still in the
         # queue belong to its streams.
         self.container: Any = None
@@ -220,6 +290,7 @@ class _Decoder(threading.Thread):
             frames = np.empty(dims, np.uint8)
             count = 0
             stamps: list[tuple[int, Fraction]] = []
+            numbers: list[int] = []
             first: Any = None
             for packet in container.demux(stream, *self.audio):
                 if self.stop.is_set():
@@ -231,6 +302,8 @@ class _Decoder(threading.Thread):
                     stamp = codec.frame_time(frame, tb)
                     if stamp is None:
                         raise VideoError(self.path, "a decoded frame has no timestamp")
+                    number = self.decoded
+                    self.decoded += 1
                     if not thin.keep(stamp[1]):
                         continue
                     if (frame.height, frame.width) != shape:
@@ -243,13 +316,14 @@ class _Decoder(threading.Thread):
                         first = frame
                     frames[count] = codec.to_array(frame, grey)
                     stamps.append(stamp)
+                    numbers.append(number)
                     count += 1
                     if count == self.batch:
-                        if not self._put_frames(("frames", (frames, stamps, first))):
+                        if not self._put_frames(("frames", (frames, stamps, numbers, first))):
                             return
-                        frames, stamps, count = np.empty_like(frames), [], 0
+                        frames, stamps, numbers, count = np.empty_like(frames), [], [], 0
             if count:
-                self._put_frames(("frames", (frames[:count], stamps, first)))
+                self._put_frames(("frames", (frames[:count], stamps, numbers, first)))
         except VideoError:
             raise
         except Exception as exc:  # FFmpeg's errors on bad data, of many types
@@ -269,6 +343,9 @@ def privatize_file(
     seed: int | None = None,
     index: int | None = None,
     overwrite: bool = False,
+    regions: PerFrame | None = None,
+    detector: detect.Detector | None = None,
+    pad: float = 0.0,
     progress: Callable[[int], None] | None = None,
     started: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
@@ -286,9 +363,22 @@ def privatize_file(
     is called once the frames to release are counted, ``progress(n)`` after
     every ``n`` frames written.
 
+    Region mode (:mod:`dp_pix.video.regions`): ``regions`` maps frame numbers
+    (every decoded frame from 0, those that ``fps`` drops included) to boxes,
+    or is a callable ``number -> boxes`` (or a boolean mask); a frame that a
+    mapping does not list has no region and is written unchanged.
+    ``detector`` runs on every released frame and its boxes are carried
+    ``detect.CARRY_FRAMES`` released frames forward and back. Boxes are grown
+    by ``pad``. Only the regions are privatized, each frame at the per-frame
+    budget, ``m="region"`` being each frame's largest region; the record
+    gets a ``regions`` entry. The pixels outside the regions are those
+    decoded, but H.264 re-encodes them (4:2:0, lossy): ``lossless`` keeps
+    them bit for bit.
+
     Raises ``VideoError`` (an ``OSError``) when the clip cannot be read or
-    written, ``ValueError`` when the budget cannot be spread over the window,
-    ``FileExistsError`` when ``dest`` exists and ``overwrite`` is false.
+    written, ``ValueError`` when the budget cannot be spread over the window
+    (or the regions do not fit the clip), ``FileExistsError`` when ``dest``
+    exists and ``overwrite`` is false.
     """
     if not isinstance(params, Params):
         raise TypeError(f"params must be a dp_pix.Params, got {type(params).__name__}")
@@ -300,17 +390,26 @@ def privatize_file(
 
         index = noise_index(os.path.basename(out))
     key = check_int(index, "index", 0, 2**63 - 1, "the clip's number")
+    tracker = _tracker(params, regions, detector, pad)
 
     info = codec.probe(src, rate_cap)
     frames = len(info.times)
     w = window_frames(info.times, seconds)
     per_frame = frame_params(params, w)
     p = per_frame
-    oh, ow = out_shape(info.height, info.width, p.block, p.edges, p.output)
+    if tracker is None:
+        oh, ow = out_shape(info.height, info.width, p.block, p.edges, p.output)
+    else:  # region mode keeps the frame's size, whatever the edges
+        tracker.check((info.height, info.width))
+        oh, ow = info.height, info.width
     # 4:2:0 output of a full-size frame with even cell sides: the core returns
     # one value per cell (the same noise, the same values) and the encoder's
-    # planes are filled cell by cell.
-    cells = not encoding.lossless and p.output == "full" and p.block[0] % 2 == p.block[1] % 2 == 0
+    # planes are filled cell by cell. Not in region mode: most of a frame is
+    # not cells.
+    cells = (
+        tracker is None and not encoding.lossless and p.output == "full"
+        and p.block[0] % 2 == p.block[1] % 2 == 0
+    )  # fmt: skip
     pixelizer = Pixelizer(p.replace(output="grid") if cells else p, seed=seed)
     check = WindowCheck(w if seconds is not None else frames, seconds)
     if started is not None:
@@ -321,9 +420,18 @@ def privatize_file(
     with atomic_path(out, overwrite=overwrite) as tmp:
         writer = codec.Writer(os.fspath(tmp), encoding, src)
         waiting: list[Any] = []  # audio read before the output could be opened
+        done = 0  # frames written
+
+        def write_regions(ready: list[Any]) -> None:
+            nonlocal done
+            for _, frame, pts, layout in ready:
+                writer.write(pixelizer(frame, index=frame_index(key, done), regions=layout), pts)
+                done += 1
+            if progress is not None and ready:
+                progress(len(ready))
+
         decoder.start()
         try:
-            done = 0
             while True:
                 kind, item = decoder.items.get()
                 if kind == "error":
@@ -336,7 +444,7 @@ def privatize_file(
                     else:
                         writer.copy(item)
                     continue
-                batch, stamps, first = item
+                batch, stamps, numbers, first = item
                 decoder.slots.release()
                 for _, t in stamps:
                     check.add(t)
@@ -348,6 +456,10 @@ def privatize_file(
                     for packet in waiting:
                         writer.copy(packet)
                     waiting.clear()
+                if tracker is not None:
+                    for k, (pts, _) in enumerate(stamps):
+                        write_regions(tracker.push(numbers[k], batch[k], pts))
+                    continue
                 private = _privatize(pixelizer, batch, done, key)
                 del batch
                 for k, (pts, _) in enumerate(stamps):
@@ -360,6 +472,9 @@ def privatize_file(
                     progress(len(stamps))
             if writer.stream is None:
                 raise VideoError(src, "no frame could be decoded")
+            if tracker is not None:
+                write_regions(tracker.finish())
+                _check_numbers(tracker, decoder.decoded, "the clip's decoded frames")
             writer.close()
         except BaseException:
             decoder.stop.set()
@@ -371,7 +486,8 @@ def privatize_file(
             decoder.close()
 
     record = describe_video(
-        params, info.channels, w=w, frames=done, fps=_rate(rate_cap, info.rate), window=seconds
+        params, info.channels, w=w, frames=done, fps=_rate(rate_cap, info.rate), window=seconds,
+        regions=tracker is not None,
     )
     record.update(
         size=[info.height, info.width],
@@ -386,9 +502,20 @@ def privatize_file(
         audio=_audio_note(info.audio, encoding.keep_audio),
         dropped={k: v for k, v in sorted(info.dropped.items())},
     )
+    if tracker is not None:
+        record["regions"] = {**tracker.summary(), "outside": _outside_note(encoding)}
     if done != frames:
         record["frames_counted"] = frames  # w was set for this many: more noise, not less
     return record
+
+
+def _outside_note(encoding: VideoOptions) -> str:
+    if encoding.lossless:
+        return "pixels outside the regions are written as decoded, bit for bit (FFV1)"
+    return (
+        "pixels outside the regions are those decoded, re-encoded by H.264 (4:2:0, lossy): "
+        "close to the source, not identical; --lossless keeps them bit for bit"
+    )
 
 
 def _rate(cap: Fraction | None, rate: Fraction | None) -> float | None:
@@ -415,8 +542,11 @@ def run(
     videos: Sequence[Job], options: Options, out: Path, report: Report, stream: IO[str] | None
 ) -> None:
     """The clips of a ``dp-pix pixelate`` run, one after another, each with a
-    progress bar of its frames; a clip that fails is reported as an image is."""
+    progress bar of its frames; a clip that fails is reported as an image is.
+    In region mode each clip's regions come from ``options.regions``: its
+    boxes by frame number in the regions file, a detector, or both."""
     video = options.video
+    finder = options.regions
     for i, job in enumerate(videos):
         dest = destination(out, job)
         bar = Progress(0, stream=stream, enabled=False)
@@ -431,11 +561,16 @@ def run(
         t0 = time.perf_counter()
         reason = None
         try:
+            found: dict[str, Any] = {}
+            if finder is not None:
+                found = {"regions": finder.frames(job.name), "detector": finder.detector,
+                         "pad": finder.pad}  # fmt: skip
             entry = privatize_file(
                 job.source, dest, options.params,
                 window=ALL if video.window is None else video.window, fps=video.fps,
                 lossless=video.lossless, keep_audio=video.keep_audio, crf=video.crf,
                 seed=options.seed, index=job.stream, overwrite=options.existing == "overwrite",
+                **found,
                 # the bar that started() put in place for this clip (late binding)
                 progress=lambda n: bar.advance(n),  # noqa: B023
                 started=started,

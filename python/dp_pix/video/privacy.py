@@ -26,7 +26,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from dp_pix import backend
-from dp_pix.params import MAX_INDEX, Params, check_int
+from dp_pix.params import MAX_INDEX, REGION_TERMS, Params, check_int
 
 __all__ = [
     "ALL",
@@ -178,6 +178,13 @@ class FrameRate:
 # ----------------------------------------------------------------- statements
 
 
+# What region mode adds to a clip's guarantee: the regions are those of each frame.
+_FRAME_REGIONS = (
+    "; the regions of every frame are published, and a frame without regions is "
+    "published unchanged"
+)
+
+
 def _seconds_text(seconds: Fraction | None) -> str:
     return ALL if seconds is None else f"{float(seconds):g} s"
 
@@ -190,23 +197,34 @@ def describe_video(
     frames: int,
     fps: float | None,
     window: Fraction | None,
+    regions: bool = False,
 ) -> dict[str, Any]:
     """The guarantee of a clip: per frame, per window and for the whole clip.
 
     ``params`` is the budget of a window (``-e``/``--delta``/``--rho``), ``w``
     the frames a window holds, ``frames`` the frames released, ``fps`` their
     nominal rate, ``window`` the window in seconds (None: ``all``).
-    The sentences are those that the record and the summary print.
+    ``regions``: region mode (always with ``m="region"``), where the window's
+    budget covers changes inside each frame's regions, given the regions of
+    every frame. The sentences are those that the record and the summary print.
     """
+    regions = regions or params.m == "region"
     per_frame = frame_params(params, w)
-    info = per_frame.describe(channels)
+    info = per_frame.describe(channels, regions=regions)
     m, mech = params.m, params.mechanism
     rate = f" at {fps:.6g} fps" if fps else ""
     span = (
         f"the whole clip ({frames} frames{rate})" if window is None
         else f"any {w} consecutive frames ({_seconds_text(window)}{rate})"
     )
-    change = f"a change of up to m={m} pixels (all {channels} channel(s)) in each frame"
+    if not regions:
+        pixels, terms = f"m={m} pixels", ""
+    elif m == "region":
+        pixels = "m pixels inside the frame's regions, m being the pixel count of its largest region"
+        terms = REGION_TERMS + _FRAME_REGIONS
+    else:
+        pixels, terms = f"m={m} pixels inside the regions", REGION_TERMS + _FRAME_REGIONS
+    change = f"a change of up to {pixels} (all {channels} channel(s)) in each frame"
     out: dict[str, Any] = {
         "frames": frames,
         "fps": fps,
@@ -226,6 +244,7 @@ def describe_video(
         out["guarantee_window"] = (
             f"w-event privacy, w = {w}: {change} of {span} is "
             f"{w * eps_f:.6g}-DP ({w} frame(s) at {eps_f:.6g}-DP each, basic composition)"
+            f"{terms}"
         )
         clip = f"{frames * eps_f:.6g}-DP"
     else:
@@ -244,19 +263,19 @@ def describe_video(
         out["guarantee_window"] = (
             f"w-event privacy, w = {w}: {change} of {span} is {reading(w * rho_f)} "
             f"({w} frame(s) at {rho_f:.6g}-zCDP each; zCDP adds up, so the noise grows "
-            f"with the square root of w)"
+            f"with the square root of w){terms}"
         )
         clip = reading(frames * rho_f)
     if frames <= w:
         out["guarantee_clip"] = (
             f"the whole clip ({frames} frames) lies in one window: {change} of the "
-            f"whole clip is {clip}"
+            f"whole clip is {clip}{terms}"
         )
     else:
         out["guarantee_clip"] = (
             f"over the whole clip ({frames} frames, {math.ceil(frames / w)} windows), a change "
-            f"of up to m={m} pixels (all {channels} channel(s)) in every frame is only {clip}: "
-            "a change that lasts longer than a window is protected window by window"
+            f"of up to {pixels} (all {channels} channel(s)) in every frame is only {clip}: "
+            f"a change that lasts longer than a window is protected window by window{terms}"
         )
     return out
 
