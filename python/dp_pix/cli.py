@@ -72,6 +72,10 @@ def positive_int(text: str) -> int:
     return _whole_number(text, 1)
 
 
+def nonnegative_int(text: str) -> int:
+    return _whole_number(text, 0)
+
+
 def seed_int(text: str) -> int:
     return _whole_number(text, 0)
 
@@ -558,8 +562,10 @@ def _run_audit(args: argparse.Namespace) -> int:
 _EVALUATE_DESCRIPTION = """\
 Reproduce the experiments of the DP-Pix paper on a data set: utility (MSE and
 SSIM against the block size b, the neighbourhood m and epsilon) for DP-Pix,
-the mosaic and a noisy mosaic, and a re-identification attack (several
-classifiers trained on obfuscated images of known classes). Writes report.md,
+the mosaic, a Gaussian blur and a noisy mosaic, and a re-identification attack
+(several classifiers trained on obfuscated images of known classes); then a
+reconstruction attack (maps from obfuscated to original images learned on
+other people, scored by PSNR, SSIM and re-identification). Writes report.md,
 measurements.csv, summary.csv and PNG plots into DIR. Needs the evaluation
 extra: pip install 'dp-pix[eval]'.
 """
@@ -607,6 +613,14 @@ def _add_evaluate(subparsers: Any) -> None:
         metavar="N",
         help="random train/test splits of the attack (default: enough for about 1600 test "
         "predictions, 5 to 20, e.g. 20 on AT&T; with --quick: 4)",
+    )
+    p.add_argument(
+        "--reconstruction-splits",
+        type=nonnegative_int,
+        default=None,
+        metavar="N",
+        help="random splits of the reconstruction attack into public and target classes "
+        "(default: 20; with --quick: 4); 0 skips that attack",
     )
     p.add_argument(
         "--attackers",
@@ -665,15 +679,17 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             overwrite=args.overwrite,
             splits=args.splits,
+            reconstruction_splits=args.reconstruction_splits,
             attackers=args.attackers,
         )
     except ImportError as exc:
         raise CommandError(str(exc)) from None
     except FileExistsError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
+    whole = round(result.seconds)
     _print(
         f"wrote {result.out / 'report.md'} and {len(result.files) - 1} other files "
-        f"in {result.seconds:.0f} s"
+        f"in {result.seconds:.0f} s ({whole // 60}:{whole % 60:02d} min:s)"
     )
     return EXIT_OK
 
