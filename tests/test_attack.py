@@ -143,6 +143,27 @@ def test_attack_sees_through_a_mosaic_but_not_strong_dp_pix():
         assert low <= best.top1 <= high, best
 
 
+def test_attack_sets_scores_one_training_on_several_test_sets():
+    """Each attacker is trained once; every test set gets what attack() would give it."""
+    images, labels = prototypes(6, 8, seed=9)
+    train, test = attack.split_per_class(labels, seed=0)
+    x = attack.cell_features(images)
+    noisy = attack.cell_features(
+        dp_pix.dp_pixelate_batch(images, block=4, epsilon=0.05, m=16, seed=2), 4
+    )
+    blocky = attack.cell_features(np.stack([dp_pix.pixelate(im, block=4) for im in images]))
+    kwargs = {"attackers": ["centroid", "knn"], "cv_folds": 3, "seed": 4}
+    tests = [(x[test], labels[test]), (blocky[test], labels[test][::-1])]
+    both = attack.attack_sets(x[train], labels[train], tests, **kwargs)
+    assert len(both) == 2
+    for (tx, ty), results in zip(tests, both):
+        assert results == attack.attack(x[train], labels[train], tx, ty, **kwargs)
+    with pytest.raises(ValueError, match="at least one"):
+        attack.attack_sets(x[train], labels[train], [], **kwargs)
+    with pytest.raises(ValueError, match="columns"):
+        attack.attack_sets(x[train], labels[train], [(noisy[test], labels[test])], **kwargs)
+
+
 def test_best_is_chosen_by_cross_validation_not_by_test_accuracy():
     images, labels = prototypes(8, 6, noise=60.0, seed=7)
     train, test = attack.split_per_class(labels, seed=0)

@@ -39,6 +39,10 @@ TINY = evaluate.Config(
     cv_folds=2,
     attackers=("logreg", "centroid"),
     examples=3,
+    reconstruct_blocks=(4,),
+    reconstruct_epsilons=(0.05, 4.0),
+    reconstruct_splits=2,
+    reconstruct_examples=2,
     name="tiny",
 )
 N_CLASSES, PER_CLASS, SHAPE = 6, 10, (24, 20)
@@ -103,6 +107,8 @@ def test_run_writes_every_output(tiny_run):
         "examples-m.png",
         "examples-epsilon.png",
         "examples-attack.png",
+        "reconstruction.png",
+        "reconstruction-examples.png",
     }
     for name in names:
         if name.endswith(".png"):
@@ -132,16 +138,30 @@ def test_measurements_csv_is_tidy(tiny_run):
     assert len(keys) == len(set(keys)), "one row per dataset/method/parameter/repetition/metric"
     assert {r["dataset"] for r in rows} == {"folder"}
     utility = [r for r in rows if r["experiment"].startswith("utility")]
-    # 2 sweeps points × 3 sweeps × 2 noisy methods × 2 repetitions + 2 mosaic blocks, 3 metrics
-    assert len(utility) == (2 * 3 * 2 * 2 + 2) * 3
+    # 2 sweeps points × 3 sweeps × 2 noisy methods × 2 repetitions + 2 blocks of the mosaic
+    # and of the blur, 3 metrics
+    assert len(utility) == (2 * 3 * 2 * 2 + 2 + 2) * 3
     assert {r["metric"] for r in utility} == {"mse", "ssim", "mse_uint8_wrapped"}
+    assert {r["block"] for r in utility if r["method"] == "blur"} == {"2", "4"}
     attack = [r for r in rows if r["experiment"] == "attack"]
-    # 4 conditions × 2 splits × 3 attackers (2 + best) × (top1, top5, cv_top1) + 2 chance rows
-    assert len(attack) == 4 * 2 * 3 * 3 + 2
+    # 5 conditions (original, mosaic, blur, 2 ε) × 2 splits × 3 attackers (2 + best) × (top1,
+    # top5, cv_top1) + 2 chance rows
+    assert len(attack) == 5 * 2 * 3 * 3 + 2
     random = [r for r in attack if r["method"] == "random"]
     assert {r["metric"]: float(r["value"]) for r in random} == {"top1": 1 / 6, "top5": 5 / 6}
     best = [r for r in attack if r["attacker"] == "best"]
     assert all(r["params"].startswith("attacker=") for r in best)
+    rec = [r for r in rows if r["experiment"] == "reconstruction"]
+    # 7 conditions (original, blur, mosaic, 2 noisy mosaics, 2 DP-Pix) × 2 splits × (as
+    # released: psnr, ssim, mse, reid_top1; each of 2 maps: those and cv_mse; no top-5 among
+    # 3 targets) + the mean face (2 splits × 3 metrics) + random guessing (top-1)
+    assert len(rec) == 7 * 2 * (4 + 2 * 5) + 2 * 3 + 1
+    assert {r["attacker"] for r in rec} == {"none", "ridge", "kernel-ridge", ""}
+    assert {r["method"] for r in rec} == {
+        "original", "blur", "mosaic", "noisy-mosaic", "dp-pix", "mean-face", "random"
+    }  # fmt: skip
+    assert all("classifier=" in r["params"] for r in rec if r["metric"] == "reid_top1" and
+               r["attacker"])  # fmt: skip
 
 
 def test_attack_is_near_perfect_on_originals_and_near_chance_under_strong_dp(tiny_run):
@@ -159,6 +179,49 @@ def test_attack_is_near_perfect_on_originals_and_near_chance_under_strong_dp(tin
     assert mosaic >= 0.95  # the classes differ cell by cell: the mosaic keeps them apart
     # ε = 0.05 on 4x4 cells: noise sd ≈ 1800 grey levels. Chance is 1/6; 24 test images.
     assert strong <= 0.5
+
+
+def test_reconstruction_succeeds_on_originals_and_fails_under_strong_dp(tiny_run):
+    rows = tiny_run.summary
+
+    def get(method, attacker, metric, **where):
+        return summary_value(
+            rows, experiment="reconstruction", method=method, attacker=attacker, metric=metric,
+            **where,
+        )  # fmt: skip
+
+    for name in ("ridge", "kernel-ridge"):
+        assert get("original", name, "mse") == 0 and get("original", name, "ssim") == 1
+        assert get("original", name, "psnr") == float("inf")
+        assert get("original", name, "reid_top1") == 1.0
+        # ε = 0.05 on 4x4 cells: the map falls back to about the mean face.
+        strong = get("dp-pix", name, "mse", epsilon=0.05)
+        face = summary_value(rows, experiment="reconstruction", method="mean-face", metric="mse")
+        assert strong > 0.8 * face
+        assert get("mosaic", name, "mse") < 0.5 * strong
+    random = summary_value(rows, experiment="reconstruction", method="random", metric="reid_top1")
+    assert random == pytest.approx(1 / 3)  # 6 classes: 3 public, 3 targets
+
+
+def test_blur_matches_the_cell_size():
+    from dp_pix.evaluate.tasks import blur, blur_sigma
+
+    assert blur_sigma(16) == 8.0
+    flat = np.full((2, 30, 20), 77, dtype=np.uint8)
+    assert np.array_equal(evaluate.obfuscate(flat, "blur", block=8), flat)
+    # Stripes one cell wide (period 2b) keep a fair part of their contrast; stripes at
+    # the scale of a cell (period b) vanish within a grey level or two.
+    x = np.arange(64)
+    coarse = np.tile(np.where((x // 8) % 2, 255, 0).astype(np.uint8), (64, 1))[None]
+    fine = np.tile(np.rint(127.5 + 127.5 * np.cos(2 * np.pi * x / 8)).astype(np.uint8), (64, 1))
+    out_coarse, out_fine = blur(coarse, 8)[0], blur(fine[None], 8)[0]
+    middle = (slice(16, 48), slice(16, 48))
+    assert out_coarse[middle].max() - out_coarse[middle].min() > 40
+    assert out_fine[middle].max() - out_fine[middle].min() <= 3
+    colour = np.stack([coarse[0], 255 - coarse[0], coarse[0]], axis=-1)[None]
+    assert blur(colour, 8).shape == colour.shape
+    with pytest.raises(TypeError, match="needs block"):
+        evaluate.obfuscate(flat, "blur")
 
 
 def test_utility_numbers_are_sane(tiny_run):
@@ -239,6 +302,12 @@ def test_report_reads_on_its_own(tiny_run):
         "random guessing",
         "![utility curves](utility.png)",
         "![attack accuracy](attack.png)",
+        "## Privacy: reconstruction attack",
+        "### Choosing b, m and ε from these numbers",
+        "![reconstruction attack](reconstruction.png)",
+        "![reconstruction examples](reconstruction-examples.png)",
+        "**Reconstruction attack**",
+        "| blur σ=2 |",
         "## How to rerun",
         "```python",  # a custom Config is rerun from Python
         "seed=7, jobs=1, config=config",
@@ -304,6 +373,22 @@ def test_refuses_a_non_empty_out_unless_overwrite(folder, tmp_path):
         "folder", folder, out, seed=1, jobs=1, progress=False, config=config, overwrite=True
     )
     assert (out / "report.md").is_file() and (out / "keep.txt").is_file()
+
+
+def test_reconstruction_can_be_skipped(folder, tmp_path):
+    config = evaluate.Config(
+        **{**TINY.__dict__, "splits": 1, "blocks": (4,), "ms": (4,), "epsilons": (1.0,)}
+    )
+    result = evaluate.run(
+        "folder", folder, tmp_path / "r", seed=1, jobs=1, progress=False, config=config,
+        reconstruction_splits=0,
+    )  # fmt: skip
+    names = {p.name for p in result.files}
+    assert "reconstruction.png" not in names and "report.md" in names
+    assert not [r for r in result.rows if r["experiment"] == "reconstruction"]
+    assert "reconstruction attack" not in (result.out / "report.md").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="reconstruction_splits"):
+        evaluate.run("folder", folder, tmp_path / "s", config=config, reconstruction_splits=-1)
 
 
 def test_bad_arguments(folder, tmp_path):
@@ -440,6 +525,8 @@ def test_cli_quick_run_end_to_end(folder, tmp_path):
         "1",
         "--attackers",
         "centroid,logreg",
+        "--reconstruction-splits",
+        "2",
         "--seed",
         "3",
         "--jobs",
@@ -451,7 +538,10 @@ def test_cli_quick_run_end_to_end(folder, tmp_path):
     assert "report.md" in proc.stdout
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "quick settings; seed 3" in report
-    rerun = "--quick --splits 1 --attackers centroid,logreg --seed 3 --jobs 1"
+    rerun = (
+        "--quick --splits 1 --reconstruction-splits 2 --attackers centroid,logreg --seed 3 "
+        "--jobs 1"
+    )
     assert f"--data {folder.resolve()}" in report and rerun in report
     rows = read_csv(out / "measurements.csv")
     blocks = {r["block"] for r in rows if r["experiment"] == "utility-block"}
@@ -459,6 +549,10 @@ def test_cli_quick_run_end_to_end(folder, tmp_path):
     attackers = {r["attacker"] for r in rows if r["experiment"] == "attack"}
     assert attackers == {"centroid", "logreg", "best", ""}  # "": random guessing
     assert {r["repetition"] for r in rows if r["attacker"] == "best"} == {"0"}
+    rec = [r for r in rows if r["experiment"] == "reconstruction" and r["method"] == "dp-pix"]
+    assert {r["repetition"] for r in rec} == {"0", "1"}
+    assert {r["epsilon"] for r in rec} == {f"{e}" for e in evaluate.QUICK.reconstruct_epsilons}
+    assert "min:s)" in proc.stdout
     # Running again into the same folder is refused (usage error) unless --overwrite.
     again = run_cli(
         "evaluate", "--dataset", "folder", "--data", str(folder), "--out", str(out), cwd=tmp_path
@@ -493,6 +587,15 @@ def test_cli_parses_evaluate_options():
         ["evaluate", "--dataset", "att", "--out", "o", "--attackers", "knn, centroid"]
     )
     assert args.attackers == ["knn", "centroid"] and args.splits is None and not args.quick
+    assert args.reconstruction_splits is None
+    args = parser.parse_args(
+        ["evaluate", "--dataset", "att", "--out", "o", "--reconstruction-splits", "0"]
+    )
+    assert args.reconstruction_splits == 0
+    assert (
+        cli.main(["evaluate", "--dataset", "att", "--out", "o", "--reconstruction-splits", "-1"])
+        == 2
+    )
     assert cli.main(["evaluate", "--dataset", "att", "--out", "o", "--attackers", "oracle"]) == 2
     assert cli.main(["evaluate", "--dataset", "att", "--out", "o", "--splits", "0"]) == 2
 

@@ -57,9 +57,12 @@ __all__ = [
     "ATTACKERS",
     "ATTACKER_LABELS",
     "AttackResult",
+    "FittedAttack",
     "attack",
+    "attack_sets",
     "cell_features",
     "chance",
+    "fit_attack",
     "make_attacker",
     "split_per_class",
 ]
@@ -275,27 +278,46 @@ def _training_span(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.
     change to an orthonormal basis of the span of the centred training images.
     Then divide by one number, so the centred training rows have a mean squared
     norm of 1: the C grids then mean the same whatever the image size."""
-    a, b = _span(train, test)
-    scale = math.sqrt(float(np.mean(np.einsum("ij,ij->i", a, a))))
-    if scale > 0:
-        a, b = a / scale, b / scale
-    return a, b
+    projection, a = _Projection.fit(train)
+    return a, projection(test)
 
 
-def _span(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = train.mean(axis=0)
-    a, b = train - mean, test - mean
-    if a.shape[1] <= a.shape[0]:
-        return a, b
-    # The basis from the eigenvectors of the small Gram matrix a·aᵀ = U·S²·Uᵀ:
-    # V = aᵀ·U/S. Much faster than an SVD of the wide matrix a.
-    w, u = np.linalg.eigh(a @ a.T)
-    keep = w > max(float(w[-1]), 0.0) * 1e-10
-    if not keep.any():  # all training images are equal: nothing to learn from
-        return np.zeros((a.shape[0], 1)), np.zeros((b.shape[0], 1))
-    s = np.sqrt(w[keep])
-    basis = (a.T @ u[:, keep]) / s
-    return u[:, keep] * s, b @ basis
+@dataclass(frozen=True, eq=False)
+class _Projection:
+    """What :func:`_training_span` does to a test row: centre, change basis, scale."""
+
+    mean: np.ndarray
+    basis: np.ndarray | None
+    """None: keep the features (no more of them than training rows)."""
+    scale: float
+
+    @classmethod
+    def fit(cls, train: np.ndarray) -> tuple[_Projection, np.ndarray]:
+        """The projection of ``train``, and the training rows projected."""
+        mean = train.mean(axis=0)
+        a = train - mean
+        basis = None
+        if a.shape[1] > a.shape[0]:
+            # The basis from the eigenvectors of the small Gram matrix a·aᵀ = U·S²·Uᵀ:
+            # V = aᵀ·U/S. Much faster than an SVD of the wide matrix a.
+            w, u = np.linalg.eigh(a @ a.T)
+            keep = w > max(float(w[-1]), 0.0) * 1e-10
+            if not keep.any():  # all training images are equal: nothing to learn from
+                basis, a = np.zeros((a.shape[1], 1)), np.zeros((a.shape[0], 1))
+            else:
+                s = np.sqrt(w[keep])
+                basis = (a.T @ u[:, keep]) / s
+                a = u[:, keep] * s
+        scale = math.sqrt(float(np.mean(np.einsum("ij,ij->i", a, a))))
+        if not scale > 0:
+            scale = 1.0
+        return cls(mean, basis, scale), a / scale
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        b = x - self.mean
+        if self.basis is not None:
+            b = b @ self.basis
+        return b / self.scale
 
 
 def _scores(estimator: Any, x: np.ndarray) -> np.ndarray:
@@ -342,17 +364,118 @@ def attack(
     mean squared norm 1), which changes no ranking and only sets the scale on
     which the C grids of the linear models and SVMs are laid out.
     """
+    return attack_sets(
+        train_x, train_y, [(test_x, test_y)], attackers=attackers, cv_folds=cv_folds, k=k,
+        seed=seed,
+    )[0]  # fmt: skip
+
+
+def attack_sets(
+    train_x: Any,
+    train_y: Any,
+    tests: Sequence[tuple[Any, Any]],
+    *,
+    attackers: Sequence[str] = ATTACKERS,
+    cv_folds: int = 4,
+    k: int = TOP_K,
+    seed: int = 0,
+) -> list[list[AttackResult]]:
+    """:func:`attack` with several test sets: each attacker is tuned and
+    trained once on ``(train_x, train_y)`` and scored on every ``(test_x,
+    test_y)`` of ``tests``; one list of results (every attacker, then
+    ``best``, chosen once by cross-validation) per test set.
+
+    For a gallery of known images scored against several versions of the
+    same probes (e.g. their reconstructions by different attacks,
+    :mod:`dp_pix.reconstruct`).
+    """
+    if not tests:
+        raise ValueError("tests must hold at least one (test_x, test_y) pair")
+    n_features = np.shape(train_x)[-1] if np.ndim(train_x) == 2 else None
+    for test_x, test_y in tests:
+        _check_test(n_features, test_x, test_y)
+    fitted = fit_attack(
+        train_x, train_y, attackers=attackers, cv_folds=cv_folds, k=k, seed=seed
+    )
+    return [fitted.score(test_x, test_y) for test_x, test_y in tests]
+
+
+def _check_test(n_features: int | None, test_x: Any, test_y: Any) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(test_x, dtype=np.float64), np.asarray(test_y)
+    if x.ndim != 2 or (n_features is not None and x.shape[1] != n_features):
+        raise ValueError(
+            f"train_x and test_x must be 2-D with the same number of columns, got "
+            f"{n_features} and {x.shape}"
+        )
+    if y.shape != (x.shape[0],):
+        raise ValueError("train_y and test_y must have one label per row of train_x and test_x")
+    return x, y
+
+
+@dataclass(frozen=True, eq=False)
+class FittedAttack:
+    """Every attacker tuned and trained on one training set (:func:`fit_attack`);
+    :meth:`score` scores them on a test set."""
+
+    searches: tuple[tuple[str, Any], ...]
+    """``(attacker, fitted GridSearchCV)`` in the order asked for."""
+    classes: np.ndarray
+    k: int
+    n_features: int
+    projection: _Projection
+
+    def score(self, test_x: Any, test_y: Any) -> list[AttackResult]:
+        """Every attacker's :class:`AttackResult` on ``(test_x, test_y)``, then ``best``."""
+        x, y = _check_test(self.n_features, test_x, test_y)
+        threadpoolctl = import_extra("threadpoolctl", "the attack")
+        out = []
+        with threadpoolctl.threadpool_limits(1):
+            z = self.projection(x)
+            for name, search in self.searches:
+                scores = _scores(search.best_estimator_, z)
+                order = np.argsort(-scores, axis=1, kind="stable")
+                ranked = search.best_estimator_.classes_[order]
+                top1 = float(np.mean(ranked[:, 0] == y))
+                topk = None
+                if self.classes.size > self.k:
+                    topk = float(np.mean(np.any(ranked[:, : self.k] == y[:, None], axis=1)))
+                out.append(
+                    AttackResult(
+                        attacker=name,
+                        top1=top1,
+                        topk=topk,
+                        k=self.k,
+                        cv_top1=float(search.best_score_),
+                        n_test=int(y.size),
+                        n_classes=int(self.classes.size),
+                        params=_short(search.best_params_),
+                    )
+                )
+        best = max(out, key=lambda r: r.cv_top1)  # the first of equals
+        out.append(
+            replace(best, attacker="best", params={"attacker": best.attacker, **best.params})
+        )
+        return out
+
+
+def fit_attack(
+    train_x: Any,
+    train_y: Any,
+    *,
+    attackers: Sequence[str] = ATTACKERS,
+    cv_folds: int = 4,
+    k: int = TOP_K,
+    seed: int = 0,
+) -> FittedAttack:
+    """Tune and train every attacker on ``(train_x, train_y)`` as :func:`attack`
+    does; score the result on test sets with :meth:`FittedAttack.score`."""
     ms = import_extra("sklearn.model_selection", "the attack")
     exceptions = import_extra("sklearn.exceptions", "the attack")
     train_x = np.asarray(train_x, dtype=np.float64)
-    test_x = np.asarray(test_x, dtype=np.float64)
-    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
-    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
-        raise ValueError(
-            f"train_x and test_x must be 2-D with the same number of columns, got "
-            f"{train_x.shape} and {test_x.shape}"
-        )
-    if train_y.shape != (train_x.shape[0],) or test_y.shape != (test_x.shape[0],):
+    train_y = np.asarray(train_y)
+    if train_x.ndim != 2:
+        raise ValueError(f"train_x must be 2-D, got shape {train_x.shape}")
+    if train_y.shape != (train_x.shape[0],):
         raise ValueError("train_y and test_y must have one label per row of train_x and test_x")
     classes, counts = np.unique(train_y, return_counts=True)
     if classes.size < 2:
@@ -368,67 +491,33 @@ def attack(
         )
     folds = int(min(cv_folds, counts.min()))
     threadpoolctl = import_extra("threadpoolctl", "the attack")
+    searches = []
     # One BLAS thread: the matrices are small, and on a busy machine BLAS threads
     # that wait for each other are many times slower. Run attacks in parallel
     # processes instead (dp_pix.evaluate does).
     with threadpoolctl.threadpool_limits(1):
-        return _attack(
-            train_x, train_y, test_x, test_y, classes, attackers, folds, k, seed, ms, exceptions
-        )
-
-
-def _attack(
-    train_x: np.ndarray,
-    train_y: np.ndarray,
-    test_x: np.ndarray,
-    test_y: np.ndarray,
-    classes: np.ndarray,
-    attackers: Sequence[str],
-    folds: int,
-    k: int,
-    seed: int,
-    ms: Any,
-    exceptions: Any,
-) -> list[AttackResult]:
-    train_z, test_z = _training_span(train_x, test_x)
-    results = []
-    for name in attackers:
-        estimator, grid = make_attacker(name)
-        search = ms.GridSearchCV(
-            estimator,
-            grid,
-            scoring="accuracy",
-            cv=ms.StratifiedKFold(folds, shuffle=True, random_state=seed),
-            n_jobs=1,
-            refit=True,
-            error_score="raise",
-        )
-        with warnings.catch_warnings():
-            # Small grids reach C values where the solvers stop at max_iter; the
-            # model is still usable and CV judges it like any other.
-            warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
-            search.fit(train_z, train_y)
-            scores = _scores(search.best_estimator_, test_z)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        ranked = search.best_estimator_.classes_[order]
-        top1 = float(np.mean(ranked[:, 0] == test_y))
-        topk = None
-        if classes.size > k:
-            topk = float(np.mean(np.any(ranked[:, :k] == test_y[:, None], axis=1)))
-        results.append(
-            AttackResult(
-                attacker=name,
-                top1=top1,
-                topk=topk,
-                k=k,
-                cv_top1=float(search.best_score_),
-                n_test=int(test_y.size),
-                n_classes=int(classes.size),
-                params=_short(search.best_params_),
+        projection, train_z = _Projection.fit(train_x)
+        for name in attackers:
+            estimator, grid = make_attacker(name)
+            search = ms.GridSearchCV(
+                estimator,
+                grid,
+                scoring="accuracy",
+                cv=ms.StratifiedKFold(folds, shuffle=True, random_state=seed),
+                n_jobs=1,
+                refit=True,
+                error_score="raise",
             )
-        )
-    best = max(results, key=lambda r: r.cv_top1)  # the first of equals
-    results.append(
-        replace(best, attacker="best", params={"attacker": best.attacker, **best.params})
+            with warnings.catch_warnings():
+                # Small grids reach C values where the solvers stop at max_iter; the
+                # model is still usable and CV judges it like any other.
+                warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
+                search.fit(train_z, train_y)
+            searches.append((name, search))
+    return FittedAttack(
+        searches=tuple(searches),
+        classes=classes,
+        k=k,
+        n_features=train_x.shape[1],
+        projection=projection,
     )
-    return results

@@ -55,6 +55,10 @@ def positive_int(text: str) -> int:
     return whole_number(text, 1)
 
 
+def nonnegative_int(text: str) -> int:
+    return whole_number(text, 0)
+
+
 def seed_int(text: str) -> int:
     return whole_number(text, 0)
 

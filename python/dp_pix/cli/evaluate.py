@@ -11,6 +11,7 @@ from dp_pix.cli.common import (
     EXIT_USAGE,
     PROG,
     CommandError,
+    nonnegative_int,
     positive_int,
     say,
     seed_int,
@@ -23,9 +24,11 @@ from dp_pix.cli.common import (
 _EVALUATE_DESCRIPTION = """\
 Reproduce the experiments of the DP-Pix paper on a data set: utility (MSE and
 SSIM against the block size b, the neighbourhood m and epsilon) for DP-Pix,
-the mosaic and a noisy mosaic, and a re-identification attack (several
-classifiers trained on obfuscated images of known classes), also on images
-cut from scenes released in region mode (at m and at m = region). Writes report.md,
+the mosaic, a Gaussian blur and a noisy mosaic, and a re-identification attack
+(several classifiers trained on obfuscated images of known classes), also on
+images cut from scenes released in region mode (at m and at m = region); then
+a reconstruction attack (maps from obfuscated to original images learned on
+other people, scored by PSNR, SSIM and re-identification). Writes report.md,
 measurements.csv, summary.csv and PNG plots into DIR. Needs the evaluation
 extra: pip install 'dp-pix[eval]'.
 """
@@ -74,6 +77,14 @@ def add(subparsers: Any) -> None:
         metavar="N",
         help="random train/test splits of the attack (default: enough for about 1600 test "
         "predictions, 5 to 20, e.g. 20 on AT&T; with --quick: 4)",
+    )
+    p.add_argument(
+        "--reconstruction-splits",
+        type=nonnegative_int,
+        default=None,
+        metavar="N",
+        help="random splits of the reconstruction attack into public and target classes "
+        "(default: 20; with --quick: 4); 0 skips that attack",
     )
     p.add_argument(
         "--attackers",
@@ -132,15 +143,17 @@ def run(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             overwrite=args.overwrite,
             splits=args.splits,
+            reconstruction_splits=args.reconstruction_splits,
             attackers=args.attackers,
         )
     except ImportError as exc:
         raise CommandError(str(exc)) from None
     except FileExistsError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
+    whole = round(result.seconds)
     say(
         f"wrote {result.out / 'report.md'} and {len(result.files) - 1} other files "
-        f"in {result.seconds:.0f} s"
+        f"in {result.seconds:.0f} s ({whole // 60}:{whole % 60:02d} min:s)"
     )
     return EXIT_OK
 

@@ -21,9 +21,18 @@ MSE is computed in float64; the paper's uint8-wrapped MSE is reported
 beside it, named as such, only to show where its curves' plateau near 105
 came from.
 
+A Gaussian blur (σ = b/2, :func:`dp_pix.evaluate.tasks.blur_sigma` says
+why) stands beside the mosaic throughout.
+
 Privacy: the attack of :mod:`dp_pix.attack` on random splits (8 training and
-2 test images per AT&T subject), on the originals, the 16×16 mosaic and
-DP-Pix at ε ∈ {0.1, 0.3, 0.5, 1} (b = 16, m = 16), against random guessing.
+2 test images per AT&T subject), on the originals, the 16×16 mosaic, the
+blur and DP-Pix at ε ∈ {0.1, 0.3, 0.5, 1} (b = 16, m = 16), against random
+guessing. And the reconstruction attack (:mod:`dp_pix.reconstruct`,
+:mod:`.reconstruction`): maps released → original learned on other people,
+applied to the targets, scored by PSNR, SSIM and re-identification against a
+gallery of the targets' other photos, for the blur, the mosaic, the noisy
+mosaic and DP-Pix over an ε sweep (``reconstruction.png``,
+``reconstruction-examples.png``).
 
 Everything random derives from one ``seed`` (noise, splits, subsamples,
 cross-validation folds), so a run is reproducible; the seed is recorded in
@@ -32,6 +41,7 @@ the report. Work runs in ``jobs`` processes. Needs the ``eval`` extra:
 
 The package, by job: :mod:`.config` (what to measure, the data),
 :mod:`.tasks` (obfuscation, the utility and attack tasks, the worker pool),
+:mod:`.reconstruction` (the reconstruction attack's splits and tasks),
 :mod:`.measurements` (the rows of the CSVs), :mod:`.plots`, :mod:`.tables`
 and :mod:`.report` (report.md, the CSVs, run.json).
 """
@@ -71,10 +81,13 @@ from dp_pix.evaluate.measurements import (
     SummaryRow,
     attack_rows,
     attack_summary,
+    reconstruction_rows,
+    reconstruction_summary,
     utility_rows,
     utility_summary,
 )
-from dp_pix.evaluate.plots import plot_all
+from dp_pix.evaluate.plots import plot_all, plot_reconstruction
+from dp_pix.evaluate.reconstruction import run_reconstruction
 from dp_pix.evaluate.regions import RegionAttack, region_attack, region_scenes, region_views
 from dp_pix.evaluate.report import (
     RunContext,
@@ -152,15 +165,17 @@ def run(
     attackers: Sequence[str] | None = None,
     config: Config | None = None,
     command: str | None = None,
+    reconstruction_splits: int | None = None,
 ) -> Result:
     """Run the evaluation of ``dataset`` (see :data:`DATASETS`) stored at
     ``data`` and write the report, CSVs and plots into the folder ``out``.
 
-    ``quick`` uses :data:`QUICK` (a few points, four splits: about two minutes
+    ``quick`` uses :data:`QUICK` (a few points, four splits: a few minutes
     on AT&T with two cores) instead of :data:`FULL`; ``config`` overrides
     both. ``splits`` (random train/test splits of the attack) and
     ``attackers`` (a subset of :data:`dp_pix.attack.ATTACKERS`) override
-    the configuration's. ``seed``: the root of every random choice (default:
+    the configuration's, and so does ``reconstruction_splits`` (splits of
+    the reconstruction attack; 0 skips it). ``seed``: the root of every random choice (default:
     a fresh random one, recorded in the report). ``jobs``: worker processes
     (default: the CPUs available). ``out`` must be empty or absent unless
     ``overwrite``. ``progress``: progress bars on stderr (default: when
@@ -183,6 +198,16 @@ def run(
         if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or splits < 1:
             raise ValueError(f"splits must be a whole number >= 1, got {splits!r}")
         config = dataclasses.replace(config, splits=int(splits))
+    if reconstruction_splits is not None:
+        if (
+            isinstance(reconstruction_splits, bool)
+            or not isinstance(reconstruction_splits, (int, np.integer))
+            or reconstruction_splits < 0
+        ):
+            raise ValueError(
+                f"reconstruction_splits must be a whole number >= 0, got {reconstruction_splits!r}"
+            )
+        config = dataclasses.replace(config, reconstruct_splits=int(reconstruction_splits))
     if attackers is not None:
         if isinstance(attackers, str):
             attackers = [attackers]
@@ -205,8 +230,9 @@ def run(
             command = python_command(dataset, where, folder, seed, jobs)
         else:
             command = cli_command(
-                dataset, where, folder, quick, seed, jobs, splits=splits, attackers=attackers
-            )
+                dataset, where, folder, quick, seed, jobs, splits=splits, attackers=attackers,
+                reconstruction_splits=reconstruction_splits,
+            )  # fmt: skip
 
     utility_idx = subsample(len(evdata.images), config.max_images, derive_seed(seed, 0))
     attack_idx, attack_notes = attack_subset(evdata, config, derive_seed(seed, 1))
@@ -223,17 +249,24 @@ def run(
         region = region_attack(evdata, attack_idx, config, seed, jobs, show)
         timings["regions"] = time.monotonic() - t0
     t0 = time.monotonic()
+    reconstruction, reconstruction_notes = run_reconstruction(
+        evdata, attack_idx, config, seed, jobs, show
+    )
+    timings["reconstruction"] = time.monotonic() - t0
+    t0 = time.monotonic()
     utility = run_utility(evdata.images[utility_idx], evdata.channels, config, seed, jobs, show)
     timings["utility"] = time.monotonic() - t0
 
     rows = utility_rows(evdata.key, utility, len(utility_idx))
     n_classes = len(np.unique(evdata.labels[attack_idx])) if attack_idx is not None else 0
     rows += attack_rows(evdata.key, attack_results, n_classes)
+    rows += reconstruction_rows(evdata.key, reconstruction)
     summary = utility_summary(evdata.key, utility, len(utility_idx))
     summary += attack_summary(evdata.key, attack_results, n_classes)
     if region is not None:
         rows += region.rows
         summary += region.summary
+    summary += reconstruction_summary(evdata.key, reconstruction)
 
     t0 = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
@@ -242,6 +275,7 @@ def run(
         write_csv(folder / "summary.csv", SUMMARY_COLUMNS, summary),
     ]
     figures = plot_all(folder, evdata, utility_idx, attack_idx, summary, config, seed, n_classes)
+    figures += plot_reconstruction(folder, reconstruction, summary, config, evdata.title)
     files += figures
     timings["plots"] = time.monotonic() - t0
     seconds = time.monotonic() - started
@@ -258,6 +292,8 @@ def run(
         attack_notes=attack_notes,
         n_classes=n_classes,
         region=region,
+        reconstruction=reconstruction,
+        reconstruction_notes=reconstruction_notes,
     )
     files.append(write_text(folder / "report.md", report(context, summary, figures)))
     files.append(write_text(folder / "run.json", run_json(context)))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dp_pix.attack import ATTACKERS
+from dp_pix.reconstruct import RECONSTRUCTORS
 
 if TYPE_CHECKING:
     from dp_pix.datasets import ImageDataset, PathLike
@@ -45,13 +46,15 @@ SWEEPS = ("block", "m", "epsilon")
 SWEEP_AXIS = {"block": "block size b (pixels)", "m": "m (pixels protected)", "epsilon": "ε"}
 """Axis label of each sweep; the part before " (" names it in titles."""
 SWEEP_SYMBOLS = {"block": "b", "m": "m", "epsilon": "ε"}
-METHODS = ("dp-pix", "noisy-mosaic", "mosaic")
+METHODS = ("dp-pix", "noisy-mosaic", "mosaic", "blur")
 METHOD_LABELS = {
     "original": "original",
     "mosaic": "mosaic (not private)",
     "noisy-mosaic": "noisy mosaic (not private)",
+    "blur": "Gaussian blur, σ = b/2 (not private)",
     "dp-pix": "DP-Pix",
     "random": "random guessing",
+    "mean-face": "mean face of the public people (ignores the image)",
 }
 UTILITY_METRICS = ("mse", "ssim", "mse_uint8_wrapped")
 CONFIDENCE = 0.95
@@ -94,6 +97,21 @@ class Config:
     """Also attack region mode: each image pasted into a scene, privatized there
     with ``regions=`` (b, m and the attack's ε, and ``m="region"``) or
     mosaicked, and cut out again (:mod:`dp_pix.evaluate.regions`)."""
+    reconstruct_blocks: tuple[int, ...] = (8, 16, 32)
+    """Block sizes of the reconstruction attack (blur, mosaic and DP-Pix at each;
+    the noisy mosaic at ``block`` only)."""
+    reconstruct_epsilons: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+    """ε of DP-Pix (and of the matched noisy mosaic) in the reconstruction attack (m = ``m``)."""
+    reconstruct_splits: int = 20
+    """Random splits of the classes into the attacker's public ones and the targets."""
+    reconstructors: tuple[str, ...] = RECONSTRUCTORS
+    public_fraction: float = 0.5
+    """Share of the classes whose images (and their obfuscations) the attacker holds;
+    the others are the targets."""
+    max_public_images: int = 400
+    """The attacker learns from at most this many public images (a random subset)."""
+    reconstruct_examples: int = 3
+    """Target images shown in the reconstruction example figure."""
     name: str = "full"
 
     def sweep_values(self, sweep: str) -> tuple[float, ...]:
@@ -119,6 +137,9 @@ QUICK = Config(
     cv_folds=3,
     max_attack_images=500,
     omniglot_alphabets=1,
+    reconstruct_blocks=(8, 16),
+    reconstruct_epsilons=(0.03, 0.1, 0.3, 1.0, 4.0),
+    reconstruct_splits=4,
     name="quick",
 )
 
@@ -137,6 +158,23 @@ def check_config(config: Config) -> None:
     unknown = set(config.attackers) - set(ATTACKERS)
     if unknown or not config.attackers:
         raise ValueError(f"config.attackers must be among {', '.join(ATTACKERS)}")
+    _check_reconstruction(config)
+
+
+def _check_reconstruction(config: Config) -> None:
+    if not config.reconstruct_blocks or not config.reconstruct_epsilons:
+        raise ValueError("config.reconstruct_blocks and reconstruct_epsilons must not be empty")
+    if min(config.reconstruct_blocks) < 1 or min(config.reconstruct_epsilons) <= 0:
+        raise ValueError("config.reconstruct_blocks must be >= 1 and reconstruct_epsilons > 0")
+    if config.reconstruct_splits < 0:
+        raise ValueError("config.reconstruct_splits must be >= 0 (0: no reconstruction attack)")
+    unknown = set(config.reconstructors) - set(RECONSTRUCTORS)
+    if unknown or not config.reconstructors:
+        raise ValueError(f"config.reconstructors must be among {', '.join(RECONSTRUCTORS)}")
+    if not 0 < config.public_fraction < 1:
+        raise ValueError("config.public_fraction must lie strictly between 0 and 1")
+    if config.max_public_images < 4:
+        raise ValueError("config.max_public_images must be >= 4")
 
 
 def fixed_settings(config: Config, sweep: str) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 from dp_pix import metrics
 from dp_pix.attack import chance
 from dp_pix.evaluate.config import CONFIDENCE, METHODS, SWEEPS, UTILITY_METRICS, Config
+from dp_pix.evaluate.reconstruction import RECONSTRUCTION_METRICS, Reconstruction
 from dp_pix.evaluate.tasks import AttackResults, Condition, Utility, UtilityTask
 
 __all__ = [
@@ -25,6 +26,9 @@ __all__ = [
     "attack_rows",
     "attack_summary",
     "blank",
+    "reconstruction_key",
+    "reconstruction_rows",
+    "reconstruction_summary",
     "summary_lookup",
     "utility_key",
     "utility_rows",
@@ -278,6 +282,112 @@ def attack_summary(dataset: str, results: AttackResults, n_classes: int) -> list
     return out
 
 
+# --------------------------------------------------------------- reconstruction
+
+
+def reconstruction_rows(dataset: str, rec: Reconstruction | None) -> list[MeasurementRow]:
+    """Per condition, split and reconstructor (``attacker``; ``none``: the
+    released image as it is): the mean PSNR, SSIM and MSE over the released
+    images, the cross-validation MSE of the map, and the re-identification
+    top-1 and top-5 of the best gallery classifier (``params`` names it and
+    the map's hyperparameters); then the mean face and random guessing."""
+    if rec is None:
+        return []
+    rows = []
+    for cond, splits in rec.results.items():
+        for split, out in splits:
+            for name in rec.reconstructors:
+                best = out.reid[name][-1]
+                params = _params(
+                    {**out.params[name], "classifier": best.params.get("attacker", "")}
+                )
+                values: list[tuple[str, float | None]] = [
+                    *((m, float(np.mean(out.values[name][m]))) for m in RECONSTRUCTION_METRICS),
+                    ("cv_mse", out.cv_mse.get(name)),
+                    ("reid_top1", best.top1),
+                    ("reid_top5", best.topk),
+                ]
+                for metric, value in values:
+                    if value is None:
+                        continue
+                    rows.append(
+                        _measurement(
+                            dataset, "reconstruction", cond.method, attacker=name,
+                            block=cond.block, m=cond.m, epsilon=cond.epsilon, sigma=cond.sigma,
+                            repetition=split, metric=metric, value=value, n=out.n_released,
+                            params=params,
+                        )
+                    )  # fmt: skip
+    for split, face in enumerate(rec.mean_face):
+        for metric in RECONSTRUCTION_METRICS:
+            rows.append(
+                _measurement(
+                    dataset, "reconstruction", "mean-face", repetition=split, metric=metric,
+                    value=float(np.mean(face[metric])), n=rec.n_released,
+                )
+            )  # fmt: skip
+    for metric, k in (("reid_top1", 1), ("reid_top5", 5)):
+        if k == 1 or rec.n_targets > k:
+            rows.append(
+                _measurement(
+                    dataset, "reconstruction", "random", metric=metric,
+                    value=chance(rec.n_targets, k),
+                )
+            )  # fmt: skip
+    return rows
+
+
+def reconstruction_summary(dataset: str, rec: Reconstruction | None) -> list[SummaryRow]:
+    """Per condition, reconstructor and metric: a t-interval over the splits
+    of the per-split means; then the mean face and random guessing."""
+    if rec is None:
+        return []
+    out = []
+
+    def add(
+        method: str, metric: str, per_split: list[float], n: int, attacker: str = "",
+        cond: Condition | None = None,
+    ) -> None:
+        mean, lo, hi = metrics.t_interval(per_split, CONFIDENCE)
+        out.append(
+            _summary(
+                dataset, "reconstruction", method, metric=metric, mean=mean, ci_low=lo,
+                ci_high=hi, interval="t over splits", repetitions=len(per_split), n=n,
+                attacker=attacker, block=cond.block if cond else None,
+                m=cond.m if cond else None, epsilon=cond.epsilon if cond else None,
+                sigma=cond.sigma if cond else None,
+            )
+        )  # fmt: skip
+
+    for cond, splits in rec.results.items():
+        n = sum(o.n_released for _, o in splits)
+        for name in rec.reconstructors:
+            for metric in RECONSTRUCTION_METRICS:
+                per = [float(np.mean(o.values[name][metric])) for _, o in splits]
+                add(cond.method, metric, per, n, name, cond)
+            if name != "none":
+                add(cond.method, "cv_mse", [o.cv_mse[name] for _, o in splits], n, name, cond)
+            for metric in ("reid_top1", "reid_top5"):
+                res = [o.reid[name][-1] for _, o in splits]
+                vals = [r.top1 if metric == "reid_top1" else r.topk for r in res]
+                known = [v for v in vals if v is not None]
+                if len(known) == len(vals):
+                    add(cond.method, metric, known, n, name, cond)
+    n = rec.n_released * len(rec.mean_face)
+    for metric in RECONSTRUCTION_METRICS:
+        add("mean-face", metric, [float(np.mean(f[metric])) for f in rec.mean_face], n)
+    for metric, k in (("reid_top1", 1), ("reid_top5", 5)):
+        if k == 1 or rec.n_targets > k:
+            p = chance(rec.n_targets, k)
+            out.append(
+                _summary(
+                    dataset, "reconstruction", "random", metric=metric, mean=p, ci_low=p,
+                    ci_high=p, interval="exact", n=rec.n_targets,
+                )
+            )  # fmt: skip
+    return out
+
+
 # ----------------------------------------------------------------------- lookup
 
 
@@ -290,12 +400,24 @@ def summary_lookup(summary: list[SummaryRow]) -> SummaryLookup:
     }  # fmt: skip
 
 
+def reconstruction_key(cond: Condition | None, reconstructor: str, metric: str) -> SummaryKey:
+    """The key of ``metric`` of the reconstructions by ``reconstructor`` on
+    ``cond`` (None: the mean face)."""
+    if cond is None:
+        return ("reconstruction", "mean-face", "", "", "", "", metric)
+    return (
+        "reconstruction", cond.method, reconstructor, blank(cond.block), blank(cond.m),
+        blank(cond.epsilon), metric,
+    )  # fmt: skip
+
+
 def utility_key(config: Config, sweep: str, method: str, value: float, metric: str) -> SummaryKey:
     """The key of ``method``'s ``metric`` at ``value`` of the sweep ``sweep``
-    (the mosaic: at that block, or at ``config.block`` in the m and ε sweeps)."""
-    if method == "mosaic":
+    (the mosaic and the blur: at that block, or at ``config.block`` in the m
+    and ε sweeps)."""
+    if method in ("mosaic", "blur"):
         block = int(value) if sweep == "block" else config.block
-        return ("utility-block", "mosaic", "", block, "", "", metric)
+        return ("utility-block", method, "", block, "", "", metric)
     b, m, e = config.setting(sweep, value)
     return (f"utility-{sweep}", method, "", b, m, e, metric)
 
@@ -306,3 +428,4 @@ def attack_key(cond: Condition, attacker: str, metric: str) -> SummaryKey:
         "attack", cond.method, attacker, blank(cond.block), blank(cond.m), blank(cond.epsilon),
         metric,
     )  # fmt: skip
+

@@ -24,21 +24,24 @@ from dp_pix.evaluate.measurements import (
     SummaryLookup,
     SummaryRow,
     attack_key,
+    reconstruction_key,
     summary_lookup,
     utility_key,
 )
+from dp_pix.evaluate.reconstruction import Reconstruction, main_block
 from dp_pix.evaluate.tasks import conditions, derive_seed, matched_sigma, obfuscate
 from dp_pix.metrics import import_extra
 
-__all__ = ["plot_all"]
+__all__ = ["plot_all", "plot_reconstruction"]
 
 _COLOURS = {
     "dp-pix": "#1f63b4",
     "noisy-mosaic": "#e08214",
     "mosaic": "#4d4d4d",
+    "blur": "#2e9e5b",
     "wrapped": "#c51b1b",
 }
-_MARKERS = {"dp-pix": "o", "noisy-mosaic": "s", "mosaic": "^"}
+_MARKERS = {"dp-pix": "o", "noisy-mosaic": "s", "mosaic": "^", "blur": "v"}
 _ATTACKER_COLOURS = ("#8da0cb", "#66c2a5", "#a6d854", "#ffd92f", "#e5c494", "#fc8d62")
 
 
@@ -100,12 +103,12 @@ def _plot_utility(path: Path, summary: list[SummaryRow], config: Config, title: 
         for row, metric in enumerate(("mse", "ssim")):
             ax = axes[row, col]
             for method in METHODS:
-                if method == "mosaic" and sweep != "block":
-                    xs, mean, _, _ = _sweep_points(lookup, config, "block", "mosaic", metric)
+                if method in ("mosaic", "blur") and sweep != "block":
+                    xs, mean, _, _ = _sweep_points(lookup, config, "block", method, metric)
                     if config.block in xs:
                         y = mean[xs.index(config.block)]
-                        h = ax.axhline(y, color=_COLOURS["mosaic"], ls="--", lw=1.3)
-                        handles.setdefault("mosaic", h)
+                        h = ax.axhline(y, color=_COLOURS[method], ls="--", lw=1.3)
+                        handles.setdefault(method, h)
                     continue
                 xs, mean, lo, hi = _sweep_points(lookup, config, sweep, method, metric)
                 if not xs:
@@ -139,6 +142,7 @@ def _plot_utility(path: Path, summary: list[SummaryRow], config: Config, title: 
         "dp-pix": "DP-Pix",
         "noisy-mosaic": "noisy mosaic, σ matched to DP-Pix (not private)",
         "mosaic": f"mosaic (not private; b={config.block} in the m and ε plots)",
+        "blur": f"Gaussian blur σ = b/2 (not private; b={config.block} in the m and ε plots)",
         "wrapped": "DP-Pix MSE on wrapped uint8 (the paper's error, for comparison only)",
     }
     keys = [k for k in labels if k in handles]
@@ -203,6 +207,165 @@ def _plot_attack(
     return path
 
 
+_RECONSTRUCTOR_STYLES = {"none": ":", "ridge": "--", "kernel-ridge": "-"}
+_BLOCK_COLOURS = ("#6a3d9a", "#1f63b4", "#17becf", "#8c564b", "#bcbd22")
+
+
+def plot_reconstruction(
+    out: Path, rec: Reconstruction | None, summary: list[SummaryRow], config: Config, title: str
+) -> list[Path]:
+    """``reconstruction.png`` (PSNR, SSIM and re-identification of the
+    reconstructions against ε) and ``reconstruction-examples.png``; nothing
+    when the attack did not run."""
+    if rec is None:
+        return []
+    import_extra("matplotlib", "the plots")
+    return [
+        _plot_reconstruction(out / "reconstruction.png", rec, summary, config, title),
+        _plot_reconstruction_examples(out / "reconstruction-examples.png", rec, config, title),
+    ]
+
+
+def _plot_reconstruction(
+    path: Path, rec: Reconstruction, summary: list[SummaryRow], config: Config, title: str
+) -> Path:
+    from matplotlib.figure import Figure
+
+    lookup = summary_lookup(summary)
+    conds = list(rec.results)
+    main = rec.reconstructors[-1]  # the non-linear map when configured
+    shown = main_block(config)
+    fig = Figure(figsize=(15, 5.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    panels = (("psnr", "PSNR (dB)", 1.0), ("ssim", "SSIM", 1.0), ("reid_top1", "top-1 (%)", 100.0))
+    handles: dict[str, Any] = {}
+    for ax, (metric, ylabel, scale) in zip(axes, panels):
+        for i, b in enumerate(config.reconstruct_blocks):
+            first = b == shown
+            for method in ("dp-pix", "noisy-mosaic"):
+                if method == "noisy-mosaic" and not first:
+                    continue
+                names = rec.reconstructors if first else (main,)
+                for name in names:
+                    if method == "noisy-mosaic" and name == "none":
+                        continue
+                    xs, ys, lo, hi = [], [], [], []
+                    for c in conds:
+                        if c.method != method or c.block != b or c.epsilon is None:
+                            continue
+                        r = lookup.get(reconstruction_key(c, name, metric))
+                        if r is None:
+                            continue
+                        xs.append(c.epsilon)
+                        ys.append(scale * r["mean"])
+                        lo.append(scale * r["ci_low"])
+                        hi.append(scale * r["ci_high"])
+                    if not xs:
+                        continue
+                    colour = (
+                        _COLOURS[method]
+                        if method == "noisy-mosaic" or first
+                        else _BLOCK_COLOURS[i % len(_BLOCK_COLOURS)]
+                    )
+                    (h,) = ax.plot(xs, ys, ls=_RECONSTRUCTOR_STYLES.get(name, "-"), lw=1.6,
+                                   marker=_MARKERS[method], ms=4, color=colour)  # fmt: skip
+                    if name == main:
+                        ax.fill_between(xs, lo, hi, color=colour, alpha=0.15, lw=0)
+                    handles.setdefault(f"{method}|{b}|{name}", h)
+        for method in ("mosaic", "blur", "original"):
+            ref = next((c for c in conds if c.method == method and
+                        (method == "original" or c.block == shown)), None)  # fmt: skip
+            r = lookup.get(reconstruction_key(ref, main, metric)) if ref else None
+            if r is None or not math.isfinite(r["mean"]):
+                continue
+            colour = _COLOURS.get(method, "#9a9a9a")
+            h = ax.axhline(scale * r["mean"], color=colour, ls="-." if method != "original" else
+                           "-", lw=1.3)  # fmt: skip
+            handles.setdefault(method, h)
+        if metric == "reid_top1":
+            p = lookup.get(("reconstruction", "random", "", "", "", "", "reid_top1"))
+            if p is not None:
+                handles["random"] = ax.axhline(100 * p["mean"], color="#c51b1b", ls="--", lw=1.2)
+            ax.set_ylim(0, 105)
+        else:
+            r = lookup.get(reconstruction_key(None, "", metric))
+            if r is not None:
+                handles["mean-face"] = ax.axhline(r["mean"], color="black", ls=":", lw=1.3)
+        ax.set_xscale("log")
+        eps = list(config.reconstruct_epsilons)
+        ax.set_xticks(eps, [f"{e:g}" for e in eps])
+        ax.set_xlabel(f"ε (m={config.m})")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+        what = {"psnr": "PSNR", "ssim": "SSIM", "reid_top1": "re-identification"}[metric]
+        ax.set_title(f"{what} of the reconstructions", fontsize=10)
+    labels = {}
+    for key in handles:
+        if "|" in key:
+            method, block, name = key.split("|")
+            what = "as released" if name == "none" else name
+            labels[key] = f"{METHOD_LABELS[method].split(' (')[0]} b={block}: {what}"
+    labels.update({
+        "mosaic": f"mosaic {shown}x{shown}, {main}",
+        "blur": f"blur σ={shown / 2:g}, {main}",
+        "original": f"original (no obfuscation), {main}",
+        "mean-face": "mean face of the public people",
+        "random": f"random guessing ({100 / rec.n_targets:.3g} %)",
+    })  # fmt: skip
+    keys = [k for k in handles if k in labels]
+    fig.legend([handles[k] for k in keys], [labels[k] for k in keys], loc="outside lower center",
+               ncols=4, fontsize=8)  # fmt: skip
+    fig.suptitle(
+        f"{title}: reconstruction attack — maps learned on {rec.n_public} other people, applied "
+        f"to {rec.n_targets} targets; mean over {config.reconstruct_splits} split(s), "
+        f"95 % t-bands ({main})"
+    )
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _plot_reconstruction_examples(
+    path: Path, rec: Reconstruction, config: Config, title: str
+) -> Path:
+    from matplotlib.figure import Figure
+
+    shown = main_block(config)
+    conds = [c for c in rec.results if c.method != "original" and c.block == shown]
+    first = {c: dict(rec.results[c])[0] for c in conds if 0 in dict(rec.results[c])}
+    originals = rec.example_originals
+    names = rec.reconstructors
+    h, w = originals.shape[1:3]
+    n_rows, n_cols = len(originals) * len(names), len(conds) + 1
+    tile = 1.0
+    fig = Figure(figsize=(tile * n_cols * w / h + 1.2, tile * n_rows + 1.0), layout="constrained")
+    axes = np.asarray(fig.subplots(n_rows, n_cols, squeeze=False))
+    for e, original in enumerate(originals):
+        for k, name in enumerate(names):
+            row = e * len(names) + k
+            if k == 0:
+                _show(axes[row, 0], original)
+            else:
+                axes[row, 0].axis("off")
+            what = "released" if name == "none" else f"{name}\nreconstruction"
+            axes[row, 0].text(-0.08, 0.5, what, transform=axes[row, 0].transAxes, ha="right",
+                              va="center", fontsize=8)  # fmt: skip
+            for j, c in enumerate(conds):
+                ax = axes[row, j + 1]
+                images = first[c].examples.get(name) if c in first else None
+                if images is None or e >= len(images):
+                    ax.axis("off")
+                    continue
+                _show(ax, images[e])
+    axes[0, 0].set_title("original", fontsize=8)
+    for j, c in enumerate(conds):
+        label = c.label.replace(f" {shown}x{shown}", "").replace(f" b={shown}", "")
+        axes[0, j + 1].set_title(label.replace(" σ=", "\nσ=").replace(" (ε", "\n(ε"), fontsize=7)
+    fig.suptitle(f"{title}: target images (never seen by the maps), as released and as "
+                 f"reconstructed (split 0)", fontsize=10)  # fmt: skip
+    fig.savefig(path, dpi=100)
+    return path
+
+
 def _show(ax: Any, image: np.ndarray) -> None:
     if image.ndim == 2:
         ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
@@ -221,7 +384,11 @@ def _plot_examples_sweep(
 
     values = config.sweep_values(sweep)
     channels = 1 if image.ndim == 2 else image.shape[2]
-    rows = ("mosaic", "noisy-mosaic", "dp-pix") if sweep == "block" else ("noisy-mosaic", "dp-pix")
+    rows = (
+        ("mosaic", "blur", "noisy-mosaic", "dp-pix")
+        if sweep == "block"
+        else ("noisy-mosaic", "dp-pix")
+    )
     h, w = image.shape[:2]
     tile = 1.25
     fig = Figure(

@@ -14,7 +14,7 @@ import platform
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,12 @@ import dp_pix
 from dp_pix.attack import chance
 from dp_pix.evaluate.config import SWEEP_AXIS, SWEEPS, Config, EvalData, fixed_settings
 from dp_pix.evaluate.measurements import SummaryRow, summary_lookup, utility_key
+from dp_pix.evaluate.reconstruction import Reconstruction
+from dp_pix.evaluate.reconstruction_report import (
+    reconstruction_section,
+    reconstruction_setup,
+    reconstruction_summary_lines,
+)
 from dp_pix.evaluate.regions import RegionAttack
 from dp_pix.evaluate.tables import (
     attack_table,
@@ -63,6 +69,8 @@ class RunContext:
     attack_notes: list[str]
     n_classes: int
     region: RegionAttack | None = None
+    reconstruction: Reconstruction | None = None
+    reconstruction_notes: list[str] = field(default_factory=list)
 
 
 def clock(seconds: float) -> str:
@@ -113,6 +121,7 @@ def cli_command(
     *,
     splits: int | None = None,
     attackers: Sequence[str] | None = None,
+    reconstruction_splits: int | None = None,
 ) -> str:
     """The ``dp-pix evaluate`` command line that repeats a run."""
     parts = ["dp-pix", "evaluate", "--dataset", dataset]
@@ -123,6 +132,8 @@ def cli_command(
         parts.append("--quick")
     if splits is not None:
         parts += ["--splits", str(splits)]
+    if reconstruction_splits is not None:
+        parts += ["--reconstruction-splits", str(reconstruction_splits)]
     if attackers is not None:
         parts += ["--attackers", ",".join(attackers)]
     parts += ["--seed", str(seed), "--jobs", str(jobs)]
@@ -156,11 +167,13 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
     out: list[str] = []
     w = out.append
     w(f"# DP-Pix evaluation: {d.title}\n")
+    undo = "; and a reconstruction attack that learns to undo each of them"
     w(
         f"Utility (MSE, SSIM) and privacy (a re-identification attack) of DP-Pix, the "
         f"differentially private pixelization of L. Fan, *Image Pixelization with Differential "
-        f"Privacy*, DBSec 2018, against the plain mosaic and a noisy mosaic, following the "
-        f"paper's experiments. Made by dp-pix {dp_pix.__version__} ({dp_pix.BACKEND} backend) "
+        f"Privacy*, DBSec 2018, against the plain mosaic, a Gaussian blur and a noisy mosaic, "
+        f"following the paper's experiments{undo if ctx.reconstruction else ''}."
+        f" Made by dp-pix {dp_pix.__version__} ({dp_pix.BACKEND} backend) "
         f"in {clock(ctx.seconds)} (min:s) with {ctx.jobs} worker process(es); "
         f"{cfg.name} settings; seed {ctx.seed}.\n"
     )
@@ -168,15 +181,21 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
     w("## Summary\n")
     conds = conditions(cfg)
     if ctx.attack_idx is not None:
-        orig = best_accuracy(lookup, conds[0])
-        mosaic = best_accuracy(lookup, conds[1])
-        dp = [(c.epsilon, best_accuracy(lookup, c)) for c in conds[2:]]
+        by_method = {c.method: c for c in conds if c.method != "dp-pix"}
+        orig = best_accuracy(lookup, by_method["original"])
+        mosaic = best_accuracy(lookup, by_method["mosaic"])
+        blurred = best_accuracy(lookup, by_method["blur"])
+        dp = [(c.epsilon, best_accuracy(lookup, c)) for c in conds if c.method == "dp-pix"]
         guess = 100 * chance(ctx.n_classes)
         # Less than a tenth of the way from chance to perfect on the originals: the
         # attack has nothing to lose, so its numbers cannot show what is hidden.
         weak = orig - guess < 0.1 * (100 - guess)
         if weak:
             verdict = ""
+        elif min(mosaic, blurred) >= 0.8 * orig:
+            verdict = ": the mosaic and the blur hide little"
+        elif max(mosaic, blurred) <= guess + 0.2 * (orig - guess):
+            verdict = ": the mosaic and the blur hide most of it"
         elif mosaic >= 0.8 * orig:
             verdict = ": the mosaic hides little"
         elif mosaic <= guess + 0.2 * (orig - guess):
@@ -186,7 +205,8 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
         w(
             f"- **Re-identification.** The best attacker (chosen by cross-validation on its "
             f"training images) names the right class of a test image {orig:.1f} % of the time on "
-            f"the originals and {mosaic:.1f} % on the {cfg.block}x{cfg.block} mosaic{verdict}. "
+            f"the originals, {mosaic:.1f} % on the {cfg.block}x{cfg.block} mosaic and "
+            f"{blurred:.1f} % on the blur of σ={cfg.block / 2:g}{verdict}. "
             f"On DP-Pix (b={cfg.block}, m={cfg.m}) it manages "
             + ", ".join(f"{a:.1f} % at ε={e:g}" for e, a in dp)
             + f"; random guessing gets {guess:.1f} %."
@@ -208,6 +228,9 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
             f"{fmt(dp_mse['mean'])} against {fmt(mos_mse['mean'])} for the mosaic alone: the "
             f"price of the guarantee. " + trends(lookup, cfg)
         )
+    if ctx.reconstruction is not None:
+        for line in reconstruction_summary_lines(ctx.reconstruction, lookup, cfg):
+            w(line)
     if wrapped and dp_mse:
         lo_w, hi_w = span_of(summary, "mse_uint8_wrapped")
         lo, hi = span_of(summary, "mse")
@@ -237,7 +260,13 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
         "  - *mosaic*: `dp_pix.pixelate`, the cell means, no noise (not private);\n"
         "  - *noisy mosaic*: `dp_pix.noisy_pixelate`, the mosaic plus Gaussian noise whose "
         "standard deviation σ equals DP-Pix's on an interior cell at the same b, m, ε "
-        '(`Pixelizer.describe()["grey_std_interior"]`); not private.'
+        '(`Pixelizer.describe()["grey_std_interior"]`); not private;\n'
+        "  - *blur*: a Gaussian blur of σ = b/2 (scipy's `gaussian_filter`, cut at 4σ, edges "
+        "mirrored, rounded to 8 bits); not private. At σ = b/2 detail at the scale of a cell "
+        "(spatial frequency 1/b) keeps e^(−π²/2) ≈ 0.7 % of its contrast, under one grey level "
+        "once rounded, while the coarsest pattern a grid of cells can show (frequency 1/(2b)) "
+        "keeps 29 %: the blur removes what the mosaic removes and keeps about what it keeps. "
+        "(A blur matched only to the mosaic's averaging, σ = b/√12, keeps 19 % at 1/b.)"
     )
     w(
         f"- **Utility**: MSE (float64) and SSIM (scikit-image, data_range=255"
@@ -265,7 +294,8 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
             f"{cfg.splits} random stratified splits, {split}. The attacker trains on the "
             f"obfuscated training images with their labels and predicts the labels of the "
             f"obfuscated test images (the paper's setting); every split draws fresh noise. "
-            f"Obfuscations: the originals, the {cfg.block}x{cfg.block} mosaic and DP-Pix at "
+            f"Obfuscations: the originals, the {cfg.block}x{cfg.block} mosaic, the blur of "
+            f"σ={cfg.block / 2:g} and DP-Pix at "
             f"ε ∈ {{{', '.join(f'{e:g}' for e in cfg.attack_epsilons)}}} (b={cfg.block}, "
             f"m={cfg.m})."
         )
@@ -287,14 +317,17 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
             "— a choice the adversary can make without test labels (the maximum of the test "
             "accuracies would be biased upwards, most near chance).\n"
             "  A pixelized image is read one pixel per cell (the full-size image holds nothing "
-            "else); where there are more features than training images, the images are first "
-            "expressed in a basis of the span of the training images (lossless for these "
-            "attackers, see `dp_pix.attack.attack`); all features are scaled by one number so "
-            "that the training images have a mean squared norm of 1. Top-1: the first guess is "
-            "right; top-5: the right label is among the first five. Intervals: 95 % Student-t "
-            "over the splits (the splits share images, so these are a guide rather than "
+            "else), the originals and the blur pixel by pixel; where there are more features "
+            "than training images, the images are first expressed in a basis of the span of "
+            "the training images (lossless for these attackers, see `dp_pix.attack.attack`); "
+            "all features are scaled by one number so that the training images have a mean "
+            "squared norm of 1. Top-1: the first guess is right; top-5: the right label is "
+            "among the first five. Intervals: 95 % Student-t over the splits (the splits share "
+            "images, so these are a guide rather than "
             "exact); `summary.csv` also has Wilson intervals on the pooled test predictions."
         )
+    if ctx.reconstruction is not None:
+        w(reconstruction_setup(ctx.reconstruction, cfg, ctx.reconstruction_notes))
     w("")
 
     if ctx.attack_idx is not None:
@@ -313,6 +346,9 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
             w("![attack examples](examples-attack.png)\n")
     if ctx.region is not None:
         w(ctx.region.report)
+
+    if ctx.reconstruction is not None:
+        w(reconstruction_section(ctx.reconstruction, lookup, cfg, names))
 
     w("## Utility\n")
     w(
@@ -352,7 +388,13 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
         "(block, m, epsilon, sigma), repetition (for the attack: split) and metric. Utility "
         "rows hold the mean over the `n` images of one repetition; attack rows one split's "
         "accuracy on `n` test images (`top1`, `top5`, and `cv_top1`, the cross-validation "
-        "accuracy that chose the parameters). Random guessing has its own rows.\n"
+        "accuracy that chose the parameters). Random guessing has its own rows. "
+        "Reconstruction rows (experiment `reconstruction`, `attacker` = the map, `none` for the "
+        "released image as it is) hold one split's mean over its `n` released images of "
+        "`psnr`, `ssim` and `mse`, the map's cross-validation MSE `cv_mse`, and the "
+        "re-identification `reid_top1`/`reid_top5` of the gallery classifier chosen by "
+        "cross-validation (named in `params` with the map's hyperparameters); the mean face "
+        "and random guessing have their own rows.\n"
         "- `summary.csv`: the means and intervals of the tables.\n"
         "- `run.json`: configuration, versions, timings.\n"
         f"- Plots: {', '.join(f'`{p.name}`' for p in figures)}."
@@ -367,7 +409,12 @@ def report(ctx: RunContext, summary: list[SummaryRow], figures: list[Path]) -> s
         "the same versions of dp-pix and its dependencies; the worker count does not matter). "
         "Add `--overwrite` to write into a folder that is not empty. "
         f"Runtime here: {clock(ctx.seconds)} in all — attack {clock(ctx.timings['attack'])}, "
-        f"utility {clock(ctx.timings['utility'])}, plots {clock(ctx.timings['plots'])} "
+        + (
+            f"reconstruction attack {clock(ctx.timings['reconstruction'])}, "
+            if ctx.reconstruction is not None
+            else ""
+        )
+        + f"utility {clock(ctx.timings['utility'])}, plots {clock(ctx.timings['plots'])} "
         f"({ctx.jobs} worker(s), {platform.machine()}, {os.cpu_count()} CPUs). Needs the "
         f"evaluation extra: `{EVAL_EXTRA_HINT}`."
     )
@@ -418,6 +465,6 @@ def run_json(ctx: RunContext) -> str:
         "python": sys.version.split()[0],
         "seconds": round(ctx.seconds, 2),
         "timings": {k: round(v, 2) for k, v in ctx.timings.items()},
-        "notes": ctx.data.notes + ctx.attack_notes,
+        "notes": ctx.data.notes + ctx.attack_notes + ctx.reconstruction_notes,
     }
     return json.dumps(info, indent=2, ensure_ascii=False) + "\n"

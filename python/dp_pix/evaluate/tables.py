@@ -11,26 +11,34 @@ from dp_pix.evaluate.measurements import (
     SummaryLookup,
     SummaryRow,
     attack_key,
+    reconstruction_key,
     utility_key,
 )
 from dp_pix.evaluate.tasks import Condition, conditions
 
 __all__ = [
+    "RECONSTRUCTOR_SHORT",
     "attack_table",
     "best_accuracy",
+    "best_reid",
     "fmt",
     "markdown_table",
     "pct",
+    "reconstruction_table",
     "span_of",
     "trends",
     "utility_table",
 ]
+
+RECONSTRUCTOR_SHORT = {"none": "as released", "ridge": "ridge", "kernel-ridge": "kernel ridge"}
 
 
 def fmt(x: float | str, digits: int = 3) -> str:
     """``x`` to ``digits`` significant digits; "—" for NaN or an empty cell."""
     if isinstance(x, str) or math.isnan(x):
         return "—"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
     if x == 0:
         return "0"
     mag = math.floor(math.log10(abs(x)))
@@ -71,7 +79,8 @@ def utility_table(lookup: SummaryLookup, config: Config, sweep: str) -> str:
     name = SWEEP_SYMBOLS[sweep]
     header = [
         name, "DP-Pix MSE", "DP-Pix SSIM", "noisy mosaic σ", "noisy mosaic MSE",
-        "noisy mosaic SSIM", "mosaic MSE", "mosaic SSIM", "DP-Pix mse_uint8_wrapped (paper's bug)",
+        "noisy mosaic SSIM", "mosaic MSE", "mosaic SSIM", "blur MSE", "blur SSIM",
+        "DP-Pix mse_uint8_wrapped (paper's bug)",
     ]  # fmt: skip
     rows = []
     for v in config.sweep_values(sweep):
@@ -91,6 +100,8 @@ def utility_table(lookup: SummaryLookup, config: Config, sweep: str) -> str:
                 _pm(get("noisy-mosaic", "ssim")),
                 _pm(get("mosaic", "mse")),
                 _pm(get("mosaic", "ssim")),
+                _pm(get("blur", "mse")),
+                _pm(get("blur", "ssim")),
                 fmt(wrapped["mean"]) if wrapped else "—",
             ]
         )
@@ -111,6 +122,51 @@ def attack_table(lookup: SummaryLookup, config: Config, metric: str, n_classes: 
     p = f"{100 * chance(n_classes, k):.1f}"
     rows.append(["random guessing", *([p] * len(attackers))])
     return markdown_table(header, rows)
+
+
+def reconstruction_table(
+    lookup: SummaryLookup,
+    conds: Sequence[Condition],
+    reconstructors: Sequence[str],
+    chance_top1: float,
+) -> str:
+    """PSNR (dB), SSIM and re-identification top-1 (%) of the released images
+    as they are and of each reconstructor's reconstructions, per condition;
+    then the mean face and random guessing."""
+    header = ["released image"]
+    for name in reconstructors:
+        what = "as released" if name == "none" else RECONSTRUCTOR_SHORT.get(name, name)
+        header += [f"{what}: PSNR", f"{what}: SSIM", f"{what}: re-id top-1 (%)"]
+    rows = []
+    for c in conds:
+        cells = [c.label]
+        for name in reconstructors:
+            cells += [
+                _pm(lookup.get(reconstruction_key(c, name, "psnr")), digits=3),
+                _pm(lookup.get(reconstruction_key(c, name, "ssim")), digits=2),
+                pct(lookup.get(reconstruction_key(c, name, "reid_top1"))),
+            ]
+        rows.append(cells)
+    face = [
+        _pm(lookup.get(reconstruction_key(None, "", "psnr")), digits=3),
+        _pm(lookup.get(reconstruction_key(None, "", "ssim")), digits=2),
+        "—",
+    ]
+    rows.append(["mean face of the public people (no input)", *(face * len(reconstructors))])
+    guess = f"{100 * chance_top1:.1f}"
+    rows.append(["random guessing", *(["—", "—", guess] * len(reconstructors))])
+    return markdown_table(header, rows)
+
+
+def best_reid(lookup: SummaryLookup, c: Condition, reconstructors: Sequence[str]) -> float:
+    """The highest mean re-identification top-1 (%) on ``c`` over the
+    reconstructors (the released image as it is included); NaN if none."""
+    values = [
+        100 * r["mean"]
+        for name in reconstructors
+        if (r := lookup.get(reconstruction_key(c, name, "reid_top1"))) is not None
+    ]
+    return max(values) if values else math.nan
 
 
 def span_of(summary: list[SummaryRow], metric: str) -> tuple[float, float]:

@@ -26,6 +26,8 @@ __all__ = [
     "UtilityTask",
     "attack_subset",
     "auto_splits",
+    "blur",
+    "blur_sigma",
     "conditions",
     "derive_seed",
     "execute",
@@ -35,6 +37,7 @@ __all__ = [
     "run_utility",
     "subsample",
     "utility_tasks",
+    "view_block",
 ]
 
 _Shared = TypeVar("_Shared")
@@ -57,10 +60,11 @@ def obfuscate(
 ) -> np.ndarray:
     """Apply ``method`` to every image of ``images`` ``(N, H, W[, C])``; full-size output.
 
-    ``"original"`` (a copy), ``"mosaic"`` (``pixelate``), ``"noisy-mosaic"``
-    (``noisy_pixelate`` with Gaussian noise ``sigma``) or ``"dp-pix"``
-    (``dp_pixelate_batch``, Laplace, ``edges="partial"``). Image i of a
-    noisy method draws its own noise: from the stream of (seed, i).
+    ``"original"`` (a copy), ``"mosaic"`` (``pixelate``), ``"blur"``
+    (:func:`blur`, σ = b/2), ``"noisy-mosaic"`` (``noisy_pixelate`` with
+    Gaussian noise ``sigma``) or ``"dp-pix"`` (``dp_pixelate_batch``,
+    Laplace, ``edges="partial"``). Image i of a noisy method draws its own
+    noise: from the stream of (seed, i).
     """
     def needed(value: Any, name: str) -> Any:
         if value is None:
@@ -71,6 +75,8 @@ def obfuscate(
         return images.copy()
     if method == "mosaic":
         return np.stack([dp_pix.pixelate(im, block=needed(block, "block")) for im in images])
+    if method == "blur":
+        return blur(images, needed(block, "block"))
     if method == "noisy-mosaic":
         return np.stack(
             [
@@ -86,7 +92,44 @@ def obfuscate(
             images, block=needed(block, "block"), epsilon=needed(epsilon, "epsilon"),
             m=needed(m, "m"), seed=seed,
         )
-    raise ValueError(f"method must be original, mosaic, noisy-mosaic or dp-pix; got {method!r}")
+    raise ValueError(
+        f"method must be original, mosaic, blur, noisy-mosaic or dp-pix; got {method!r}"
+    )
+
+
+def blur_sigma(block: int) -> float:
+    """The Gaussian blur matched to cells of ``block`` pixels: σ = b/2.
+
+    Why b/2: a Gaussian of standard deviation σ passes spatial frequency f
+    (cycles per pixel) with gain ``exp(-2π²σ²f²)``. With σ = b/2, detail at
+    the scale of a cell (f = 1/b) keeps ``exp(-π²/2)`` ≈ 0.7 % of its
+    contrast — under one grey level for full-contrast detail once rounded to
+    8 bits — while the coarsest pattern a grid of cells can show (f = 1/(2b),
+    one cell light, the next dark) keeps 29 %. So the blur removes what the
+    mosaic removes (detail within a cell) and keeps about what it keeps. A
+    blur matched only to the mosaic's averaging window (σ = b/√12, the
+    standard deviation of a b-wide box) would keep 19 % at f = 1/b: far
+    easier to undo, and no fair comparison.
+    """
+    return block / 2.0
+
+
+def blur(images: np.ndarray, block: int) -> np.ndarray:
+    """Gaussian blur of σ = :func:`blur_sigma` (block) of every image of
+    ``images`` ``(N, H, W[, C])`` (channels blurred separately; the kernel is
+    cut at 4σ; edges mirrored), rounded back to uint8. Not private."""
+    ndimage = import_extra("scipy.ndimage", "the blur baseline")
+    s = blur_sigma(block)
+    sigma = (0.0, s, s) if images.ndim == 3 else (0.0, s, s, 0.0)
+    out = ndimage.gaussian_filter(images.astype(np.float64), sigma=sigma, mode="reflect")
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def view_block(method: str, block: int | None) -> int | None:
+    """The cell size an attacker reads one value per cell of, for an image
+    released by ``method`` (the pixelized methods hold nothing else); None:
+    every pixel (the originals, the blur)."""
+    return block if method in ("mosaic", "noisy-mosaic", "dp-pix") else None
 
 
 def matched_sigma(block: int, m: int, epsilon: float, channels: int) -> float:
@@ -120,7 +163,8 @@ class UtilityTask:
 
 @dataclass(frozen=True)
 class Condition:
-    """What the attacker sees: the originals, the mosaic, or DP-Pix at one ε."""
+    """What the attacker sees: the originals, the mosaic, the blur, or DP-Pix at
+    one ε (the reconstruction attack also: the noisy mosaic of σ ``sigma``)."""
 
     key: str
     label: str
@@ -128,6 +172,7 @@ class Condition:
     block: int | None = None
     m: int | Literal["region"] | None = None  # "region": the region's pixel count
     epsilon: float | None = None
+    sigma: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,11 +193,12 @@ AttackResults = dict[Condition, list[tuple[int, list[AttackResult]]]]
 
 
 def conditions(config: Config) -> list[Condition]:
-    """The originals, the mosaic and DP-Pix at each of ``config.attack_epsilons``."""
+    """The originals, the mosaic, the blur and DP-Pix at each of ``config.attack_epsilons``."""
     b = config.block
     conds = [
         Condition("original", "original", "original"),
         Condition(f"mosaic-{b}", f"mosaic {b}x{b}", "mosaic", block=b),
+        Condition(f"blur-{b}", f"blur σ={blur_sigma(b):g}", "blur", block=b),
     ]
     conds += [
         Condition(
@@ -193,7 +239,7 @@ def _attack_task(
     )
     c = task.condition
     out = obfuscate(images, c.method, block=c.block, m=c.m, epsilon=c.epsilon, seed=task.noise_seed)
-    x = attack.cell_features(out, c.block)
+    x = attack.cell_features(out, view_block(c.method, c.block))
     return attack.attack(
         x[train],
         labels[train],
@@ -260,8 +306,8 @@ def run_attack(
         for s in range(splits)
         for k, c in enumerate(conds)
     ]
-    # The originals take longest (most features): start them first.
-    tasks.sort(key=lambda t: t.condition.method != "original")
+    # The originals and the blur take longest (most features): start them first.
+    tasks.sort(key=lambda t: t.condition.method not in ("original", "blur"))
     shared = (evdata.images[idx], evdata.labels[idx], config)
     results: AttackResults = defaultdict(list)
     bar = Progress(len(tasks), label="attack", unit="task", enabled=progress)
@@ -272,7 +318,7 @@ def run_attack(
 
 def utility_tasks(config: Config, channels: int, seed: int) -> list[UtilityTask]:
     """Every sweep point of DP-Pix and the noisy mosaic, each repetition; the
-    mosaic once per block."""
+    mosaic and the blur once per block."""
     tasks = []
     for si, sweep in enumerate(SWEEPS):
         for pi, value in enumerate(config.sweep_values(sweep)):
@@ -289,6 +335,7 @@ def utility_tasks(config: Config, channels: int, seed: int) -> list[UtilityTask]
     # The mosaic has no noise and no m or ε: once per block, filed under the b sweep.
     blocks = sorted(set(config.blocks) | {config.block})
     tasks += [UtilityTask("block", "mosaic", b, None, None, None, 0, 0) for b in blocks]
+    tasks += [UtilityTask("block", "blur", b, None, None, None, 0, 0) for b in blocks]
     return tasks
 
 
