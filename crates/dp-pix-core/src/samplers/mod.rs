@@ -32,6 +32,7 @@
 
 mod bernoulli;
 mod bernoulli_exp;
+mod chacha;
 mod gaussian;
 mod laplace;
 mod lazy;
@@ -49,7 +50,7 @@ pub use bernoulli_exp::bernoulli_exp;
 pub use gaussian::discrete_gaussian;
 pub use laplace::{discrete_laplace, discrete_laplace_cks, Laplace};
 pub use ratio::Ratio;
-pub use stream::{os_key, row_keys, row_stream, Key, Prf, StreamRng};
+pub use stream::{os_key, row_keys, row_stream, Key, StreamRng};
 pub use uniform::uniform_below;
 
 #[cfg(test)]
