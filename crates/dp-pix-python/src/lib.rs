@@ -71,7 +71,9 @@ fn sample<'py>(
     let key = spec::key(spec::seed_bytes(seed.as_ref())?)?;
     let out = py.detach(|| {
         let mut rng = samplers::row_stream(&key, 0, 0);
-        (0..n).map(|_| law.sample(&mut rng)).collect::<Vec<i64>>()
+        let mut out = vec![0i64; n];
+        law.fill(&mut rng, &mut out);
+        out
     });
     Ok(out.into_pyarray(py))
 }

@@ -10,7 +10,8 @@
 //! * [`bernoulli_exp`]: Bernoulli(exp(-γ)) for a rational γ ≥ 0 (CKS Alg. 1);
 //! * [`discrete_laplace`]: P(Z = z) ∝ exp(-|z|/t) for a rational t > 0: the law
 //!   of CKS Alg. 2, drawn by [`Laplace`] with exact comparisons of a few random
-//!   bits against integer tables (Alg. 2 itself: [`discrete_laplace_cks`]);
+//!   bits against integer tables, one sample or a batch ([`Laplace::fill`],
+//!   the same values) at a time (Alg. 2 itself: [`discrete_laplace_cks`]);
 //! * [`discrete_gaussian`]: P(Z = z) ∝ exp(-z²/(2σ²)) for a rational σ² > 0 (CKS Alg. 3).
 //!
 //! Parameters are given as a [`Ratio`] of two `u64`. Any values are handled

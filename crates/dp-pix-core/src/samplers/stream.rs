@@ -15,9 +15,9 @@ use crate::{Error, Result};
 /// A 256-bit secret key for [`row_stream`].
 pub type Key = [u8; 32];
 
-/// Words kept at the front of the buffer when it is refilled: the first
-/// half of a 64-bit word, at most.
-const CARRY_WORDS: usize = 2;
+/// Words kept at the front of the buffer when it is refilled, so that a
+/// reader can always see 8 consecutive 64-bit words ([`StreamRng::peek`]).
+const CARRY_WORDS: usize = 16;
 const BUF_WORDS: usize = CARRY_WORDS + MAX_PASS_BLOCKS * BLOCK_WORDS;
 
 /// The generator every sampler in dp-pix draws from: the ChaCha20 keystream
@@ -43,6 +43,8 @@ pub struct StreamRng {
     buf: [u32; BUF_WORDS],
     index: usize,
     end: usize,
+    /// Words used before `buf[0]`: the stream position is `used + index`.
+    used: u64,
     reservoir: u64,
     available: u32,
 }
@@ -66,6 +68,7 @@ impl StreamRng {
             buf: [0; BUF_WORDS],
             index: 0,
             end: 0,
+            used: 0,
             reservoir: 0,
             available: 0,
         }
@@ -81,6 +84,34 @@ impl StreamRng {
             .collect()
     }
 
+    /// A generator that gives `words` first (at most a buffer's worth), then
+    /// the keystream of an all-zero key: for tests that need chosen words.
+    #[cfg(test)]
+    pub(crate) fn replay(words: &[u32]) -> StreamRng {
+        let mut rng = StreamRng::from_seed([0; 32]);
+        rng.buf[..words.len()].copy_from_slice(words);
+        rng.end = words.len();
+        rng
+    }
+
+    /// The reservoir: its bits not used yet (the low `available` bits of the
+    /// first value) and how many they are.
+    #[inline(always)]
+    pub(crate) fn reservoir(&self) -> (u64, u32) {
+        (self.reservoir, self.available)
+    }
+
+    /// Set the reservoir to `available` bits (the low ones of `bits`; the
+    /// others zero) — what [`StreamRng::bits`] leaves after drawing the
+    /// rest of the word they come from: for a reader that used that word
+    /// without calling it (and the tests check the same state results).
+    #[inline(always)]
+    pub(crate) fn set_reservoir(&mut self, bits: u64, available: u32) {
+        debug_assert!(available < 64 && bits >> available == 0);
+        self.reservoir = bits;
+        self.available = available;
+    }
+
     /// The 32-byte key of the underlying ChaCha20.
     pub fn get_seed(&self) -> Key {
         self.chacha.key_bytes()
@@ -94,6 +125,7 @@ impl StreamRng {
         let left = self.end - self.index;
         debug_assert!(left < CARRY_WORDS);
         self.buf.copy_within(self.index..self.end, 0);
+        self.used += self.index as u64;
         let pass = self.backend.pass_blocks() * BLOCK_WORDS;
         self.chacha
             .blocks(self.backend, &mut self.buf[left..left + pass]);
@@ -122,6 +154,31 @@ impl StreamRng {
         let hi = self.buf[self.index + 1];
         self.index += 2;
         (u64::from(hi) << 32) | u64::from(lo)
+    }
+
+    /// The keystream words not used yet, without using them (see
+    /// [`StreamRng::skip_u64`]): at least 16 (8 values of
+    /// [`StreamRng::next_word64`], as the little-endian bytes of 8 `u64`),
+    /// computing more first if needed.
+    #[inline(always)]
+    pub(crate) fn peek(&mut self) -> &[u32] {
+        if self.end - self.index < 16 {
+            self.refill();
+        }
+        &self.buf[self.index..self.end]
+    }
+
+    /// Use `n` of the 64-bit words [`StreamRng::peek`] showed.
+    #[inline(always)]
+    pub(crate) fn skip_u64(&mut self, n: usize) {
+        assert!(2 * n <= self.end - self.index, "skipping unseen words");
+        self.index += 2 * n;
+    }
+
+    /// Keystream words used so far (32-bit words: a `next_word64` uses two).
+    #[inline(always)]
+    pub(crate) fn position(&self) -> u64 {
+        self.used + self.index as u64
     }
 
     /// `k` fresh uniform bits, `1 <= k <= 32`, as the low bits of the result.
@@ -306,6 +363,7 @@ mod tests {
         U32,
         U64,
         Bytes(usize),
+        Peek(usize),
     }
 
     #[test]
@@ -320,12 +378,20 @@ mod tests {
                 .map(|_| match plan_rng.next_u32() % 8 {
                     0 | 1 => Read::U32,
                     2..=5 => Read::U64,
-                    _ => Read::Bytes((plan_rng.next_u32() % 70) as usize),
+                    6 => Read::Bytes((plan_rng.next_u32() % 70) as usize),
+                    _ => Read::Peek((plan_rng.next_u32() % 9) as usize),
                 })
                 .collect();
             for mut rng in StreamRng::on_every_backend(key) {
                 let mut want = rand_chacha::ChaCha20Rng::from_seed(key);
+                let mut position = 0u64;
                 for (step, read) in plan.iter().enumerate() {
+                    position += match *read {
+                        Read::U32 => 1,
+                        Read::U64 => 2,
+                        Read::Bytes(n) => n.div_ceil(4) as u64,
+                        Read::Peek(n) => 2 * n as u64,
+                    };
                     let at = format!("{:?}, case {case}, step {step}: {read:?}", rng.backend);
                     match *read {
                         Read::U32 => assert_eq!(rng.next_u32(), want.next_u32(), "{at}"),
@@ -336,7 +402,19 @@ mod tests {
                             want.fill_bytes(&mut b);
                             assert_eq!(a, b, "{at}");
                         }
+                        Read::Peek(n) => {
+                            let seen = rng.peek().to_vec();
+                            assert!(seen.len() >= 16, "{at}");
+                            let before = rng.position();
+                            for pair in seen.chunks_exact(2).take(n) {
+                                let w = (u64::from(pair[1]) << 32) | u64::from(pair[0]);
+                                assert_eq!(w, want.next_u64(), "{at}");
+                            }
+                            rng.skip_u64(n);
+                            assert_eq!(rng.position(), before + 2 * n as u64, "{at}");
+                        }
                     }
+                    assert_eq!(rng.position(), position, "{at}");
                 }
             }
         }

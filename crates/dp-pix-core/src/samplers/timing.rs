@@ -43,6 +43,30 @@ fn timing() {
             &mut |r| discrete_laplace_cks(r, black_box(scale)),
         );
     }
+    // The batch path, in calls of 64 (a cell row of case (b)) and of 4096.
+    let mut fill_rng = seeded(98);
+    for scale in [
+        Ratio { num: 8160, den: 1 },
+        Ratio { num: 24480, den: 1 },
+        Ratio {
+            num: 233_646_220_902_401,
+            den: 1 << 34,
+        },
+    ] {
+        for len in [64usize, 4096] {
+            let lap = Laplace::new(scale);
+            let mut out = vec![0i64; len];
+            let calls = n / len as u32;
+            let start = Instant::now();
+            for _ in 0..calls {
+                lap.fill(&mut fill_rng, &mut out);
+                black_box(&out);
+            }
+            let ns = start.elapsed().as_nanos() as f64 / f64::from(calls * len as u32);
+            let label = format!("laplace fill {}/{} x{len}", scale.num, scale.den);
+            println!("{label:32} {ns:8.1} ns/sample");
+        }
+    }
     for sigma2 in [
         Ratio { num: 9, den: 1 },
         Ratio {
