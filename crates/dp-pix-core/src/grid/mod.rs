@@ -184,7 +184,16 @@ pub fn pixelate(
         sums.resize(cells, 0);
         values.resize(cells, 0);
         cell_row_sums(img, &geo, i, scratch, &mut sums);
-        row_values(&sums, &geo, c, noise, (k, i), keys.get(i), &mut values);
+        row_values(
+            &sums,
+            &geo,
+            c,
+            noise,
+            (k, i),
+            keys.get(i),
+            &mut scratch.noise,
+            &mut values,
+        );
         write_cell_row(
             &values,
             &geo,

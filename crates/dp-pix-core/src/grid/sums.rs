@@ -153,6 +153,7 @@ pub struct Scratch {
     acc: Vec<u16>,
     pub(super) sums: Vec<u64>,
     pub(super) values: Vec<u8>,
+    pub(super) noise: Vec<i64>,
     pub(super) line: Vec<u8>,
     pub(super) keys: Vec<Key>,
 }
