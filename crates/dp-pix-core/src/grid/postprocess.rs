@@ -4,10 +4,10 @@
 //! PRIVATE float baseline's values; and the noise of a cell row, drawn from
 //! the cell row's own stream.
 
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 
 use super::{Geometry, Noise};
-use crate::samplers::{self, Key, StreamRng};
+use crate::samplers::{self, StreamRng};
 
 /// The released value of a cell from its noisy integer sum `t` over `n` pixels:
 /// rint(clip(t/n, 0, 255)) with ties to even, computed exactly.
@@ -151,8 +151,8 @@ fn float_cell_value(sum: u64, n: u64, x: f64) -> u8 {
 }
 
 /// Post-process one cell row's sums into its values, drawing the noise from
-/// the cell row's own stream (key `row_key`): first the row's noise, then its
-/// values (a vector loop); `drawn` is scratch space.
+/// the cell row's own stream `rng`: first the row's noise, then its values
+/// (a vector loop); `drawn` is scratch space.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn row_values(
     sums: &[u64],
@@ -160,13 +160,13 @@ pub(super) fn row_values(
     channels: usize,
     noise: &Noise,
     (image, i): (usize, usize),
-    row_key: Option<&Key>,
+    rng: Option<&mut StreamRng>,
     drawn: &mut Vec<i64>,
     values: &mut [u8],
 ) {
-    let stream = || -> StreamRng {
-        StreamRng::from_seed(*row_key.expect("a key for every noise that draws"))
-    };
+    let mut rng = rng;
+    let mut stream =
+        || -> &mut StreamRng { rng.take().expect("a stream for every noise that draws") };
     let cols = geo.cols();
     let n_of = |k: usize| geo.count(i, k / channels);
     drawn.resize(values.len(), 0);
@@ -180,16 +180,16 @@ pub(super) fn row_values(
         Noise::Laplace { scale, .. } => {
             // The row's noise in one batch: the same values as one sample
             // at a time.
-            samplers::Laplace::new(*scale).fill(&mut stream(), drawn);
+            samplers::Laplace::new(*scale).fill(stream(), drawn);
         }
         Noise::Gaussian { sigma2, .. } => {
-            let mut rng = stream();
+            let rng = stream();
             for dz in drawn.iter_mut() {
-                *dz = samplers::discrete_gaussian(&mut rng, *sigma2);
+                *dz = samplers::discrete_gaussian(rng, *sigma2);
             }
         }
         Noise::FloatGaussian { sigma, .. } => {
-            let mut rng = stream();
+            let rng = stream();
             let normal = rand_distr::Normal::new(0.0, *sigma).expect("sigma validated finite >= 0");
             for (k, v) in values.iter_mut().enumerate() {
                 let x: f64 = rng.sample(normal);
@@ -198,7 +198,7 @@ pub(super) fn row_values(
             return;
         }
         Noise::FloatLaplace { scale, .. } => {
-            let mut rng = stream();
+            let rng = stream();
             for (k, v) in values.iter_mut().enumerate() {
                 // Inverse CDF of Laplace(0, scale) from u uniform in (-1/2, 1/2).
                 let u: f64 = rng.random::<f64>() - 0.5;

@@ -8,7 +8,7 @@
 use ndarray::{ArrayView2, ArrayView3, Axis};
 
 use super::Geometry;
-use crate::samplers::Key;
+use crate::samplers::{Key, StreamRng};
 
 /// Add the pixels of one image row into the per-cell, per-channel sums, for
 /// any strides (the general path).
@@ -156,6 +156,7 @@ pub struct Scratch {
     pub(super) noise: Vec<i64>,
     pub(super) line: Vec<u8>,
     pub(super) keys: Vec<Key>,
+    pub(super) streams: Vec<StreamRng>,
 }
 
 /// The sums S[i, j, c] of cell row `i` of one image `(H, W, C)` into `sums`

@@ -99,6 +99,11 @@ impl ChaCha20 {
         }
     }
 
+    /// The key as eight words.
+    pub(crate) fn key_words(&self) -> &[u32; 8] {
+        &self.key
+    }
+
     /// The 32 bytes of the key.
     pub(crate) fn key_bytes(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
@@ -151,6 +156,52 @@ impl ChaCha20 {
             self.counter = self.counter.wrapping_add(done as u64);
             rest = &mut rest[done * BLOCK_WORDS..];
         }
+    }
+}
+
+/// Blocks of many keystreams at once: block `counters[i]` of the keystream
+/// of `keys[i]` on stream 0 into `out[i]`, for every i (the same words as
+/// [`ChaCha20::blocks`] of each; 16 at a time with AVX-512, else one by one).
+pub(crate) fn blocks_of_many(
+    backend: Backend,
+    keys: &[[u32; 8]],
+    counters: &[u64],
+    out: &mut [[u32; 16]],
+) {
+    assert!(keys.len() == counters.len() && keys.len() == out.len());
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx512 {
+        while keys.len() - done >= 16 {
+            let states: [[u32; 16]; 16] =
+                core::array::from_fn(|i| initial_state(&keys[done + i], counters[done + i], 0));
+            let dst: &mut [[u32; 16]; 16] =
+                (&mut out[done..done + 16]).try_into().expect("16 blocks");
+            // SAFETY: Backend::Avx512 is only chosen when the CPU has AVX-512F.
+            unsafe { x86::states16_avx512(&states, dst) };
+            done += 16;
+        }
+        if done < keys.len() {
+            // The rest in one more pass, its unused lanes on copies of the first.
+            let states: [[u32; 16]; 16] = core::array::from_fn(|i| {
+                let j = if done + i < keys.len() {
+                    done + i
+                } else {
+                    done
+                };
+                initial_state(&keys[j], counters[j], 0)
+            });
+            let mut blocks = [[0u32; 16]; 16];
+            // SAFETY: as above.
+            unsafe { x86::states16_avx512(&states, &mut blocks) };
+            let rest = keys.len() - done;
+            out[done..].copy_from_slice(&blocks[..rest]);
+            done = keys.len();
+        }
+    }
+    let _ = backend;
+    for i in done..keys.len() {
+        block_portable(&keys[i], counters[i], 0, &mut out[i]);
     }
 }
 
@@ -289,9 +340,22 @@ mod x86 {
         for (x, i) in x.iter_mut().zip(input) {
             *x = _mm512_add_epi32(*x, i);
         }
-        // Transpose: x[w] holds word w of blocks 0..16; out wants block b's
-        // 16 words at 16·b. First a 4×4 transpose inside each 128-bit lane of
-        // every group of four words, then the 128-bit lanes across groups.
+        let dst = out.as_mut_ptr().cast::<__m512i>();
+        for (b, v) in transpose16(x).into_iter().enumerate() {
+            // SAFETY: block b < 16 lies within `out` (256 words = 16
+            // vectors); storeu takes any alignment.
+            unsafe { _mm512_storeu_si512(dst.add(b), v) };
+        }
+    }
+
+    /// The 16×16 transpose of 32-bit words: row i of the result holds lane
+    /// i of every input vector, in order. (From "vector w holds word w of
+    /// 16 blocks" to "vector b holds block b", and back.) First a 4×4
+    /// transpose inside each 128-bit lane of every group of four rows,
+    /// then the 128-bit lanes across groups.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose16(x: [__m512i; 16]) -> [__m512i; 16] {
         let mut t = [_mm512_setzero_si512(); 16];
         for g in 0..4 {
             let r = &x[4 * g..4 * g + 4];
@@ -299,31 +363,55 @@ mod x86 {
             let b = _mm512_unpackhi_epi32(r[0], r[1]);
             let c = _mm512_unpacklo_epi32(r[2], r[3]);
             let d = _mm512_unpackhi_epi32(r[2], r[3]);
-            // t[4g + j], 128-bit lane L: words 4g..4g+4 of block 4L + j.
+            // t[4g + j], 128-bit lane L: lane 4L + j of rows 4g..4g+4.
             t[4 * g] = _mm512_unpacklo_epi64(a, c);
             t[4 * g + 1] = _mm512_unpackhi_epi64(a, c);
             t[4 * g + 2] = _mm512_unpacklo_epi64(b, d);
             t[4 * g + 3] = _mm512_unpackhi_epi64(b, d);
         }
-        let dst = out.as_mut_ptr().cast::<__m512i>();
+        let mut out = [_mm512_setzero_si512(); 16];
         for j in 0..4 {
             let (u0, u1, u2, u3) = (t[j], t[4 + j], t[8 + j], t[12 + j]);
             let a = _mm512_shuffle_i32x4::<0x44>(u0, u1); // u0.l0 u0.l1 u1.l0 u1.l1
             let b = _mm512_shuffle_i32x4::<0x44>(u2, u3);
             let c = _mm512_shuffle_i32x4::<0xee>(u0, u1); // u0.l2 u0.l3 u1.l2 u1.l3
             let d = _mm512_shuffle_i32x4::<0xee>(u2, u3);
-            // Block 4L + j = lane L of u0, u1, u2, u3.
-            let blocks = [
-                _mm512_shuffle_i32x4::<0x88>(a, b),
-                _mm512_shuffle_i32x4::<0xdd>(a, b),
-                _mm512_shuffle_i32x4::<0x88>(c, d),
-                _mm512_shuffle_i32x4::<0xdd>(c, d),
-            ];
-            for (l, v) in blocks.into_iter().enumerate() {
-                // SAFETY: block 4l + j < 16 lies within `out` (256 words =
-                // 16 vectors); storeu takes any alignment.
-                unsafe { _mm512_storeu_si512(dst.add(4 * l + j), v) };
-            }
+            // Lane 4L + j of every row = 128-bit lane L of u0, u1, u2, u3.
+            out[j] = _mm512_shuffle_i32x4::<0x88>(a, b);
+            out[4 + j] = _mm512_shuffle_i32x4::<0xdd>(a, b);
+            out[8 + j] = _mm512_shuffle_i32x4::<0x88>(c, d);
+            out[12 + j] = _mm512_shuffle_i32x4::<0xdd>(c, d);
+        }
+        out
+    }
+
+    /// The blocks of 16 initial states (each its own key, counter and
+    /// stream) into `out`, block after block.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn states16_avx512(states: &[[u32; 16]; 16], out: &mut [[u32; 16]; 16]) {
+        // SAFETY: each state is 16 u32 (64 bytes); loadu takes any alignment.
+        let rows: [__m512i; 16] =
+            core::array::from_fn(|b| unsafe { _mm512_loadu_si512(states[b].as_ptr().cast()) });
+        let input = transpose16(rows);
+        let mut x = input;
+        double_rounds!(
+            x,
+            |a, b| _mm512_add_epi32(a, b),
+            |a, b| _mm512_xor_si512(a, b),
+            |a| _mm512_rol_epi32::<16>(a),
+            |a| _mm512_rol_epi32::<12>(a),
+            |a| _mm512_rol_epi32::<8>(a),
+            |a| _mm512_rol_epi32::<7>(a)
+        );
+        for (x, i) in x.iter_mut().zip(input) {
+            *x = _mm512_add_epi32(*x, i);
+        }
+        for (o, v) in out.iter_mut().zip(transpose16(x)) {
+            // SAFETY: 16 u32 are 64 bytes; storeu takes any alignment.
+            unsafe { _mm512_storeu_si512(o.as_mut_ptr().cast(), v) };
         }
     }
 
@@ -468,6 +556,41 @@ mod tests {
                 assert_eq!(next.to_vec(), after, "{backend:?}, case {case}");
             }
             assert_eq!(ChaCha20::new(&key, stream).key_bytes(), key);
+        }
+    }
+
+    #[test]
+    fn blocks_of_many_keystreams_are_theirs() {
+        let mut gen = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+        for n in [0usize, 1, 15, 16, 17, 40] {
+            let keys: Vec<[u8; 32]> = (0..n)
+                .map(|_| {
+                    let mut k = [0u8; 32];
+                    gen.fill_bytes(&mut k);
+                    k
+                })
+                .collect();
+            let counters: Vec<u64> = (0..n as u64)
+                .map(|i| {
+                    if i % 3 == 0 {
+                        u64::MAX - i
+                    } else {
+                        gen.next_u64() % 50
+                    }
+                })
+                .collect();
+            let words: Vec<[u32; 8]> = keys
+                .iter()
+                .map(|k| *ChaCha20::new(k, 0).key_words())
+                .collect();
+            for backend in Backend::available() {
+                let mut out = vec![[0u32; 16]; n];
+                blocks_of_many(backend, &words, &counters, &mut out);
+                for i in 0..n {
+                    let want = reference(&keys[i], 0, counters[i], 16);
+                    assert_eq!(out[i].to_vec(), want, "{backend:?}, n = {n}, i = {i}");
+                }
+            }
         }
     }
 

@@ -51,7 +51,7 @@ pub use bernoulli_exp::bernoulli_exp;
 pub use gaussian::discrete_gaussian;
 pub use laplace::{discrete_laplace, discrete_laplace_cks, Laplace};
 pub use ratio::Ratio;
-pub use stream::{os_key, row_keys, row_stream, Key, StreamRng};
+pub use stream::{os_key, row_keys, row_stream, row_streams, Key, StreamRng};
 pub use uniform::uniform_below;
 
 #[cfg(test)]

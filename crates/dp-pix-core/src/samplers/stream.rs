@@ -9,7 +9,7 @@
 
 use rand::SeedableRng;
 
-use super::chacha::{Backend, ChaCha20, BLOCK_WORDS, MAX_PASS_BLOCKS};
+use super::chacha::{blocks_of_many, Backend, ChaCha20, BLOCK_WORDS, MAX_PASS_BLOCKS};
 use crate::{Error, Result};
 
 /// A 256-bit secret key for [`row_stream`].
@@ -72,6 +72,17 @@ impl StreamRng {
             reservoir: 0,
             available: 0,
         }
+    }
+
+    /// Start over from the keystream of `key` (as `from_seed`, keeping the
+    /// buffer's memory).
+    fn reset(&mut self, key: &Key) {
+        self.chacha = ChaCha20::new(key, 0);
+        self.index = 0;
+        self.end = 0;
+        self.used = 0;
+        self.reservoir = 0;
+        self.available = 0;
     }
 
     /// The generator of [`SeedableRng::from_seed`], on every backend this CPU
@@ -269,6 +280,60 @@ fn key_of_block(block: &[u32]) -> Key {
     k
 }
 
+/// The generators of [`row_stream`] for rows `0..rows` of image `image`
+/// into `streams` (reusing the generators there; `keys` is scratch space),
+/// each with the first `blocks` blocks of its keystream computed (at most a
+/// buffer's worth, 16): with AVX-512 the blocks of 16 rows in one pass of the
+/// block function, where each generator alone would compute a pass of 16
+/// blocks however few it uses. The words are those of [`row_stream`].
+pub fn row_streams(
+    key: &Key,
+    image: u64,
+    rows: usize,
+    blocks: usize,
+    keys: &mut Vec<Key>,
+    streams: &mut Vec<StreamRng>,
+) {
+    row_keys(key, image, rows, keys);
+    streams.truncate(rows);
+    for (r, k) in keys.iter().enumerate() {
+        match streams.get_mut(r) {
+            Some(rng) => rng.reset(k),
+            None => streams.push(StreamRng::from_seed(*k)),
+        }
+    }
+    let backend = Backend::detect();
+    let blocks = blocks.min(MAX_PASS_BLOCKS);
+    if backend != Backend::Avx512 || blocks == 0 {
+        return; // one pass per generator, when first read
+    }
+    // (row, block) pairs, 16 at a time.
+    let mut pairs = (0..rows).flat_map(|r| (0..blocks).map(move |b| (r, b)));
+    loop {
+        let mut chunk = [(0usize, 0usize); 16];
+        let mut n = 0;
+        for (slot, pair) in chunk.iter_mut().zip(&mut pairs) {
+            *slot = pair;
+            n += 1;
+        }
+        if n == 0 {
+            break;
+        }
+        let words: [[u32; 8]; 16] =
+            core::array::from_fn(|i| *streams[chunk[i].0].chacha.key_words());
+        let counters: [u64; 16] = core::array::from_fn(|i| chunk[i].1 as u64);
+        let mut out = [[0u32; 16]; 16];
+        blocks_of_many(backend, &words[..n], &counters[..n], &mut out[..n]);
+        for (&(r, b), block) in chunk[..n].iter().zip(&out) {
+            streams[r].buf[b * BLOCK_WORDS..(b + 1) * BLOCK_WORDS].copy_from_slice(block);
+        }
+    }
+    for rng in streams.iter_mut() {
+        rng.end = blocks * BLOCK_WORDS;
+        rng.chacha.seek(blocks as u64);
+    }
+}
+
 /// The keys of [`row_stream`] for rows `0..rows` of image `image`, in one pass
 /// over the PRF's keystream (block `row` for row `row`, as there), as many
 /// blocks at once as the CPU computes.
@@ -352,6 +417,34 @@ mod tests {
                 assert_eq!(keys.len(), rows);
                 for (row, k) in keys.iter().enumerate() {
                     assert_eq!(*k, row_stream(&key, image, row as u64).get_seed());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn row_streams_are_the_row_streams() {
+        // Prefilled or not, reused or fresh: the words of row_stream.
+        let key: Key = core::array::from_fn(|i| (3 * i + 1) as u8);
+        let (mut keys, mut streams) = (Vec::new(), Vec::new());
+        for (image, rows, blocks) in [
+            (0u64, 21, 10),
+            (7, 14, 2),
+            (7, 3, 0),
+            (u64::MAX, 40, 16),
+            (2, 5, 99),
+        ] {
+            row_streams(&key, image, rows, blocks, &mut keys, &mut streams);
+            assert_eq!(streams.len(), rows);
+            for (r, rng) in streams.iter_mut().enumerate() {
+                let mut want = row_stream(&key, image, r as u64);
+                assert_eq!(rng.get_seed(), want.get_seed());
+                for i in 0..300 {
+                    assert_eq!(
+                        rng.next_u64(),
+                        want.next_u64(),
+                        "image {image}, row {r}, word {i}"
+                    );
                 }
             }
         }
