@@ -179,6 +179,15 @@ impl StreamRng {
         &self.buf[self.index..self.end]
     }
 
+    /// The `k`-th 64-bit word from the position (0: the next), without
+    /// using it; it must be among those [`StreamRng::peek`] showed.
+    #[inline(always)]
+    pub(crate) fn peek_word64(&self, k: usize) -> u64 {
+        let at = self.index + 2 * k;
+        assert!(at + 2 <= self.end, "peeking at unseen words");
+        (u64::from(self.buf[at + 1]) << 32) | u64::from(self.buf[at])
+    }
+
     /// Use `n` of the 64-bit words [`StreamRng::peek`] showed.
     #[inline(always)]
     pub(crate) fn skip_u64(&mut self, n: usize) {
@@ -502,6 +511,10 @@ mod tests {
                             for pair in seen.chunks_exact(2).take(n) {
                                 let w = (u64::from(pair[1]) << 32) | u64::from(pair[0]);
                                 assert_eq!(w, want.next_u64(), "{at}");
+                            }
+                            for (k, pair) in seen.chunks_exact(2).take(n).enumerate() {
+                                let w = (u64::from(pair[1]) << 32) | u64::from(pair[0]);
+                                assert_eq!(rng.peek_word64(k), w, "{at}");
                             }
                             rng.skip_u64(n);
                             assert_eq!(rng.position(), before + 2 * n as u64, "{at}");

@@ -168,27 +168,23 @@ const WINDOW: usize = 128;
 
 /// The decisions on a window of consecutive 64-bit keystream words, each
 /// taken as the first word of a sample: unless bit j of `open` is set, the
-/// sample starting at word j is `z[j]`; it uses `words[j]` words (1 unless
-/// bit j of `wide` is set) and leaves the reservoir `reservoir[j]`.
+/// sample starting at word j is `z[j]`; it uses the next word too where bit
+/// j of `vwide` (V's byte did not decide) or of `iwide` (I's slot did not)
+/// is set, the next two where both are.
 struct Decided {
     z: [i64; WINDOW],
-    words: [u8; WINDOW],
-    /// The reservoir bits left; 12 of them where bit j of `twelve` is set, else 8.
-    reservoir: [u64; WINDOW],
     open: u128,
-    wide: u128,
-    twelve: u128,
+    vwide: u128,
+    iwide: u128,
 }
 
 impl Decided {
     fn new() -> Decided {
         Decided {
             z: [0; WINDOW],
-            words: [1; WINDOW],
-            reservoir: [0; WINDOW],
             open: 0,
-            wide: 0,
-            twelve: 0,
+            vwide: 0,
+            iwide: 0,
         }
     }
 }
@@ -197,6 +193,21 @@ impl Decided {
 #[inline(always)]
 fn word_at(w: &[u32], j: usize) -> Option<u64> {
     Some((u64::from(*w.get(2 * j + 1)?) << 32) | u64::from(w[2 * j]))
+}
+
+/// `dst[..run] = src[..run]`, in copies of 8 where both have room for them
+/// (the values past `run` written then are overwritten later or not read).
+#[inline(always)]
+fn copy_run(dst: &mut [i64], src: &[i64], run: usize) {
+    if dst.len() >= run + 8 && src.len() >= run + 8 {
+        let mut k = 0;
+        while k < run {
+            dst[k..k + 8].copy_from_slice(&src[k..k + 8]);
+            k += 8;
+        }
+    } else {
+        dst[..run].copy_from_slice(&src[..run]);
+    }
 }
 
 impl Laplace {
@@ -236,7 +247,7 @@ impl Laplace {
     #[inline(always)]
     fn walk(&self, d: &Decided, n: usize, rng: &mut StreamRng, out: &mut [i64]) -> usize {
         let start = rng.position();
-        let special = d.open | d.wide;
+        let special = d.open | d.vwide | d.iwide;
         let mut i = 0;
         let mut j = 0;
         while i < out.len() {
@@ -244,7 +255,7 @@ impl Laplace {
             let end_bit = 1u128.checked_shl((n - j) as u32).unwrap_or(0);
             let run = ((special >> j) | end_bit).trailing_zeros() as usize;
             let run = run.min(out.len() - i);
-            out[i..i + run].copy_from_slice(&d.z[j..j + run]);
+            copy_run(&mut out[i..], &d.z[j..], run);
             rng.skip_u64(run);
             i += run;
             j += run;
@@ -252,13 +263,20 @@ impl Laplace {
                 break;
             }
             if (d.open >> j) & 1 == 0 && rng.reservoir().1 < 32 {
-                // A decided sample of 2 or 3 words.
+                // A decided sample of 2 or 3 words: the reservoir left is the
+                // top of the last word read (12 bits after I's draw, else 8).
+                let (vwide, iwide) = ((d.vwide >> j) & 1 == 1, (d.iwide >> j) & 1 == 1);
+                let w1 = rng.peek_word64(1);
+                let (reservoir, words) = match (vwide, iwide) {
+                    (true, true) => ((rng.peek_word64(2) >> 52, 12), 3),
+                    (false, true) => ((w1 >> 52, 12), 2),
+                    _ => ((w1 >> 56, 8), 2),
+                };
                 out[i] = d.z[j];
                 i += 1;
-                rng.skip_u64(usize::from(d.words[j]));
-                let available = if (d.twelve >> j) & 1 == 1 { 12 } else { 8 };
-                rng.set_reservoir(d.reservoir[j], available);
-                j += usize::from(d.words[j]);
+                rng.skip_u64(words);
+                rng.set_reservoir(reservoir.0, reservoir.1);
+                j += words;
             } else {
                 out[i] = self.sample(rng);
                 i += 1;
@@ -334,17 +352,17 @@ fn decide_words(path: Path, batch: &Batch, words: &[u32], n: usize, out: &mut De
     }
     let _ = path;
     out.open = 0;
-    out.wide = 0;
-    out.twelve = 0;
+    out.vwide = 0;
+    out.iwide = 0;
     for j in 0..n {
         let w = word_at(words, j).expect("n words");
         match batch.decide(w, word_at(words, j + 1), word_at(words, j + 2)) {
             Some(d) => {
                 out.z[j] = d.z;
-                out.words[j] = d.words;
-                out.reservoir[j] = d.reservoir.0;
-                out.wide |= u128::from(d.words > 1) << j;
-                out.twelve |= u128::from(d.reservoir.1 == 12) << j;
+                // I's draw leaves 12 bits; V's alone, 8.
+                let iwide = d.reservoir.1 == 12;
+                out.iwide |= u128::from(iwide) << j;
+                out.vwide |= u128::from(d.words == 3 || (d.words == 2 && !iwide)) << j;
             }
             None => out.open |= 1 << j,
         }
@@ -360,13 +378,16 @@ pub(super) fn decide_lanes(batch: &Batch, words: &[u32; 20]) -> [Option<Decision
     // SAFETY: just checked.
     unsafe { x86::decide_words(batch, words, 8, &mut d) };
     core::array::from_fn(|j| {
+        let (v, i) = ((d.vwide >> j) & 1, (d.iwide >> j) & 1);
+        let w = |k: usize| word_at(words, j + k).expect("10 words");
         (d.open >> j & 1 == 0).then_some(Decision {
             z: d.z[j],
-            words: d.words[j],
-            reservoir: match (d.words[j], d.twelve >> j & 1) {
-                (1, _) => (0, 0),
-                (_, 1) => (d.reservoir[j], 12),
-                _ => (d.reservoir[j], 8),
+            words: 1 + (v + i) as u8,
+            reservoir: match (v, i) {
+                (0, 0) => (0, 0),
+                (1, 1) => (w(2) >> 52, 12),
+                (0, 1) => (w(1) >> 52, 12),
+                _ => (w(1) >> 56, 8),
             },
         })
     })
@@ -439,17 +460,17 @@ mod x86 {
 
     /// Lanes of [`Batch::decide`] on words `w`, next words `w1`, `w2`
     /// (`known1`, `known2`: the lanes whose next words exist): the samples,
-    /// the words used, the reservoir bits left, and masks of the lanes left
-    /// open, of those that used more than one word, and of those whose
-    /// reservoir holds 12 bits (else 8).
+    /// and masks of the lanes left open, of those whose V took the next
+    /// word, and of those whose I took the next word not used yet.
+    /// `EXACT`: the floor's bounds are [`Laplace::sample`]'s own (d = 0).
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vbmi")]
-    fn lanes(
+    fn lanes<const EXACT: bool>(
         batch: &Batch,
         w: __m512i,
         (w1, known1): (__m512i, __mmask8),
         (w2, known2): (__m512i, __mmask8),
-    ) -> (__m512i, __m512i, __m512i, __mmask8, __mmask8, __mmask8) {
+    ) -> (__m512i, __mmask8, __mmask8, __mmask8) {
         let zero = _mm512_setzero_si512();
         let one = _mm512_set1_epi64(1);
         let low56 = _mm512_set1_epi64((1 << 56) - 1);
@@ -502,15 +523,6 @@ mod x86 {
         open |= iwide & !known_i;
         open |= iwide & _mm512_cmpeq_epu64_mask(x2, c);
         i = _mm512_mask_add_epi64(i, iwide & _mm512_cmpgt_epu64_mask(x2, c), i, one);
-        let words = _mm512_add_epi64(
-            _mm512_add_epi64(one, _mm512_maskz_mov_epi64(vwide, one)),
-            _mm512_maskz_mov_epi64(iwide, one),
-        );
-        let reservoir = _mm512_mask_mov_epi64(
-            _mm512_srli_epi64::<56>(w1),
-            iwide,
-            _mm512_srli_epi64::<52>(wi),
-        );
         // The acceptance bits, the sign, the floor.
         open |= _mm512_testn_epi64_mask(w, _mm512_set1_epi64(0xff << 20));
         let negative = _mm512_test_epi64_mask(w, _mm512_set1_epi64(1 << 28));
@@ -521,20 +533,25 @@ mod x86 {
             g,
         );
         let lo = _mm512_mullo_epi64(x, _mm512_set1_epi64(batch.num_lo as i64));
-        let hi = _mm512_sub_epi64(
-            _mm512_mullo_epi64(
-                _mm512_add_epi64(x, one),
-                _mm512_set1_epi64(batch.num_hi as i64),
-            ),
-            one,
-        );
+        let hi = if EXACT {
+            // num_hi = num_lo = num: num·(x + 1) - 1 = lo + num - 1.
+            _mm512_add_epi64(lo, _mm512_set1_epi64(batch.num_lo as i64 - 1))
+        } else {
+            _mm512_sub_epi64(
+                _mm512_mullo_epi64(
+                    _mm512_add_epi64(x, one),
+                    _mm512_set1_epi64(batch.num_hi as i64),
+                ),
+                one,
+            )
+        };
         // Shifts of 64 or more give 0, as checked_shr's fallback does.
         let shift = _mm512_set1_epi64(i64::from(batch.shift));
         let y = _mm512_srlv_epi64(lo, shift);
         open |= _mm512_cmpneq_epu64_mask(y, _mm512_srlv_epi64(hi, shift));
         open |= negative & _mm512_cmpeq_epu64_mask(y, zero);
         let z = _mm512_mask_sub_epi64(y, negative, zero, y);
-        (z, words, reservoir, open, vwide | iwide, iwide)
+        (z, open, vwide, iwide)
     }
 
     /// [`Batch::decide`] on the first `n <= WINDOW` 64-bit words of `words`,
@@ -548,8 +565,8 @@ mod x86 {
         debug_assert!(n <= WINDOW && 2 * n <= words.len());
         let have = words.len() / 2; // 64-bit words known
         let base = words.as_ptr().cast::<i64>();
-        // The masks of group g are byte g of these (little-endian u128s).
-        let (mut open, mut wide, mut twelve) = ([0u8; 16], [0u8; 16], [0u8; 16]);
+        let (mut open, mut vwide, mut iwide) = (0u128, 0u128, 0u128);
+        let exact = batch.num_lo == batch.num_hi;
         for g in 0..n.div_ceil(8) {
             let at = 8 * g;
             // Lanes whose word `ahead` places on exists: the others load
@@ -559,11 +576,9 @@ mod x86 {
                 let k = have.saturating_sub(at + ahead).min(8);
                 ((1u32 << k) - 1) as __mmask8
             };
-            let (k0, k1, k2) = if at + 10 <= have {
-                (0xff, 0xff, 0xff)
-            } else {
-                (known(0), known(1), known(2))
-            };
+            // (Masked loads even where every lane is known: measured faster
+            // than plain loads here.)
+            let (k0, k1, k2) = (known(0), known(1), known(2));
             // SAFETY: the lanes of k_a read 64-bit words at + a + lane <
             // have, inside `words`; masked-off lanes are not accessed, and
             // loadu takes any alignment.
@@ -574,31 +589,22 @@ mod x86 {
                     _mm512_maskz_loadu_epi64(k2, base.add(at + 2)),
                 )
             };
-            let (z, used, reservoir, lanes_open, lanes_wide, lanes_twelve) =
-                lanes(batch, w, (w1, k1), (w2, k2));
-            // SAFETY: group g < WINDOW / 8 writes entries 8g..8g + 8 of the
-            // arrays of `out`, all WINDOW long.
-            unsafe {
-                _mm512_storeu_si512(out.z.as_mut_ptr().add(at).cast(), z);
-                _mm512_storeu_si512(out.reservoir.as_mut_ptr().add(at).cast(), reservoir);
-                _mm_storel_epi64(
-                    out.words.as_mut_ptr().add(at).cast(),
-                    _mm512_cvtepi64_epi8(used),
-                );
-            }
-            open[g] = lanes_open;
-            wide[g] = lanes_wide;
-            twelve[g] = lanes_twelve;
+            let (z, lanes_open, lanes_vwide, lanes_iwide) = if exact {
+                lanes::<true>(batch, w, (w1, k1), (w2, k2))
+            } else {
+                lanes::<false>(batch, w, (w1, k1), (w2, k2))
+            };
+            // SAFETY: group g < WINDOW / 8 writes z[8g..8g + 8], inside `out.z`.
+            unsafe { _mm512_storeu_si512(out.z.as_mut_ptr().add(at).cast(), z) };
+            open |= u128::from(lanes_open) << at;
+            vwide |= u128::from(lanes_vwide) << at;
+            iwide |= u128::from(lanes_iwide) << at;
         }
-        let (open, wide, twelve) = (
-            u128::from_le_bytes(open),
-            u128::from_le_bytes(wide),
-            u128::from_le_bytes(twelve),
-        );
         // Lanes past the last word are not words of the window.
         let keep = u128::MAX.checked_shr((WINDOW - n) as u32).unwrap_or(0);
         out.open = open & keep;
-        out.wide = wide & keep & !out.open;
-        out.twelve = twelve;
+        let decided = keep & !out.open;
+        out.vwide = vwide & decided;
+        out.iwide = iwide & decided;
     }
 }
