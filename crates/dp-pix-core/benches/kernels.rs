@@ -56,7 +56,7 @@ fn writers(cr: &mut Criterion) {
     for (name, h, w, c, b) in SHAPES {
         let geo = Geometry::new(h, w, b, b, Edges::Partial).unwrap();
         let values: Vec<u8> = (0..geo.cols() * c).map(|k| k as u8).collect();
-        let mut line = Vec::new();
+        let mut scratch = Scratch::default();
         for output in [Output::Full, Output::Grid] {
             let rows = if output == Output::Full { b } else { 1 };
             let len = rows * geo.out_shape(output).1 * c;
@@ -70,7 +70,7 @@ fn writers(cr: &mut Criterion) {
                         c,
                         output,
                         false,
-                        &mut line,
+                        &mut scratch,
                         &mut out,
                     )
                 })

@@ -5,10 +5,11 @@
 //! bytes never depend on how rayon schedules the tasks.
 //!
 //! One file per job: `geometry` (which pixels a cell covers, its divisor, the
-//! output's shape), `sums` (integer cell sums, vectorised where rows are
-//! contiguous), `postprocess` (the noise of a cell row and the released values,
-//! in integers) and `writers` (the grid or the full-size image). This file
-//! holds the kinds of noise and the batch driver.
+//! output's shape), `layout` (a pixel row of cells as the vector paths read
+//! it), `sums` (integer cell sums, vectorised where rows are contiguous),
+//! `postprocess` (the noise of a cell row and the released values, in
+//! integers) and `writers` (the grid or the full-size image). This file holds
+//! the kinds of noise and the batch driver.
 
 use std::mem::MaybeUninit;
 
@@ -20,6 +21,7 @@ use crate::samplers::{self, Key, Ratio, StreamRng};
 use crate::{Error, Result};
 
 mod geometry;
+mod layout;
 mod postprocess;
 mod sums;
 #[cfg(test)]
@@ -210,15 +212,7 @@ pub fn pixelate(
             &mut scratch.noise,
             &mut values,
         );
-        write_cell_row(
-            &values,
-            &geo,
-            c,
-            output,
-            streaming,
-            &mut scratch.line,
-            rows_out,
-        );
+        write_cell_row(&values, &geo, c, output, streaming, scratch, rows_out);
         scratch.sums = sums;
         scratch.values = values;
     };
