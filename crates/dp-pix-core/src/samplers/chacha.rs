@@ -104,6 +104,15 @@ impl ChaCha20 {
         &self.key
     }
 
+    /// The keystream of the key of eight words `key` on stream 0, from block 0.
+    pub(crate) fn from_words(key: &[u32; 8]) -> ChaCha20 {
+        ChaCha20 {
+            key: *key,
+            counter: 0,
+            stream: 0,
+        }
+    }
+
     /// The 32 bytes of the key.
     pub(crate) fn key_bytes(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
@@ -159,49 +168,47 @@ impl ChaCha20 {
     }
 }
 
-/// Blocks of many keystreams at once: block `counters[i]` of the keystream
-/// of `keys[i]` on stream 0 into `out[i]`, for every i (the same words as
-/// [`ChaCha20::blocks`] of each; 16 at a time with AVX-512, else one by one).
-pub(crate) fn blocks_of_many(
+/// What [`row_prefixes`] hands over: a row's key, or block b of a row's keystream.
+pub(crate) enum RowPrefix<'a> {
+    Key(usize, &'a [u32; 8]),
+    Block(usize, usize, &'a [u32; 16]),
+}
+
+/// The keystreams of the cell rows of one image, started at once: row r's
+/// key is the first 8 words of block r of the keystream of `key` on
+/// `stream` (as `row_stream` derives it), and its own keystream runs on
+/// stream 0. `emit` receives each row's key (rows in order), then each of its
+/// first `blocks` blocks (in any order, after its key).
+///
+/// With AVX-512 the keys of 16 rows come from one pass, and their blocks
+/// 16 (row, block) pairs a pass, the key words of each lane permuted from
+/// that pass's output without leaving the vector registers; elsewhere one
+/// block at a time.
+pub(crate) fn row_prefixes(
     backend: Backend,
-    keys: &[[u32; 8]],
-    counters: &[u64],
-    out: &mut [[u32; 16]],
+    key: &[u32; 8],
+    stream: u64,
+    rows: usize,
+    blocks: usize,
+    emit: &mut dyn FnMut(RowPrefix),
 ) {
-    assert!(keys.len() == counters.len() && keys.len() == out.len());
-    let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Avx512 {
-        while keys.len() - done >= 16 {
-            let states: [[u32; 16]; 16] =
-                core::array::from_fn(|i| initial_state(&keys[done + i], counters[done + i], 0));
-            let dst: &mut [[u32; 16]; 16] =
-                (&mut out[done..done + 16]).try_into().expect("16 blocks");
-            // SAFETY: Backend::Avx512 is only chosen when the CPU has AVX-512F.
-            unsafe { x86::states16_avx512(&states, dst) };
-            done += 16;
-        }
-        if done < keys.len() {
-            // The rest in one more pass, its unused lanes on copies of the first.
-            let states: [[u32; 16]; 16] = core::array::from_fn(|i| {
-                let j = if done + i < keys.len() {
-                    done + i
-                } else {
-                    done
-                };
-                initial_state(&keys[j], counters[j], 0)
-            });
-            let mut blocks = [[0u32; 16]; 16];
-            // SAFETY: as above.
-            unsafe { x86::states16_avx512(&states, &mut blocks) };
-            let rest = keys.len() - done;
-            out[done..].copy_from_slice(&blocks[..rest]);
-            done = keys.len();
-        }
+        // SAFETY: Backend::Avx512 is only chosen when the CPU has AVX-512F.
+        unsafe { x86::row_prefixes_avx512(key, stream, rows, blocks, emit) };
+        return;
     }
     let _ = backend;
-    for i in done..keys.len() {
-        block_portable(&keys[i], counters[i], 0, &mut out[i]);
+    let mut block = [0u32; 16];
+    for r in 0..rows {
+        block_portable(key, r as u64, stream, &mut block);
+        let row_key: [u32; 8] = block[..8].try_into().expect("8 words");
+        emit(RowPrefix::Key(r, &row_key));
+        for b in 0..blocks {
+            let mut out = [0u32; 16];
+            block_portable(&row_key, b as u64, 0, &mut out);
+            emit(RowPrefix::Block(r, b, &out));
+        }
     }
 }
 
@@ -266,7 +273,7 @@ mod x86 {
 
     use std::arch::x86_64::*;
 
-    use super::initial_state;
+    use super::{initial_state, RowPrefix, SIGMA};
 
     /// Lane i of the counter words: block `counter + i` (the counter is
     /// 64-bit and wraps, as in rand_chacha).
@@ -385,33 +392,89 @@ mod x86 {
         out
     }
 
-    /// The blocks of 16 initial states (each its own key, counter and
-    /// stream) into `out`, block after block.
+    /// [`super::row_prefixes`] with AVX-512.
     ///
     /// # Safety
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn states16_avx512(states: &[[u32; 16]; 16], out: &mut [[u32; 16]; 16]) {
-        // SAFETY: each state is 16 u32 (64 bytes); loadu takes any alignment.
-        let rows: [__m512i; 16] =
-            core::array::from_fn(|b| unsafe { _mm512_loadu_si512(states[b].as_ptr().cast()) });
-        let input = transpose16(rows);
-        let mut x = input;
-        double_rounds!(
-            x,
-            |a, b| _mm512_add_epi32(a, b),
-            |a, b| _mm512_xor_si512(a, b),
-            |a| _mm512_rol_epi32::<16>(a),
-            |a| _mm512_rol_epi32::<12>(a),
-            |a| _mm512_rol_epi32::<8>(a),
-            |a| _mm512_rol_epi32::<7>(a)
-        );
-        for (x, i) in x.iter_mut().zip(input) {
-            *x = _mm512_add_epi32(*x, i);
-        }
-        for (o, v) in out.iter_mut().zip(transpose16(x)) {
-            // SAFETY: 16 u32 are 64 bytes; storeu takes any alignment.
-            unsafe { _mm512_storeu_si512(o.as_mut_ptr().cast(), v) };
+    pub(super) unsafe fn row_prefixes_avx512(
+        key: &[u32; 8],
+        stream: u64,
+        rows: usize,
+        blocks: usize,
+        emit: &mut dyn FnMut(RowPrefix),
+    ) {
+        let rounds = |input: [__m512i; 16]| -> [__m512i; 16] {
+            let mut x = input;
+            double_rounds!(
+                x,
+                |a, b| _mm512_add_epi32(a, b),
+                |a, b| _mm512_xor_si512(a, b),
+                |a| _mm512_rol_epi32::<16>(a),
+                |a| _mm512_rol_epi32::<12>(a),
+                |a| _mm512_rol_epi32::<8>(a),
+                |a| _mm512_rol_epi32::<7>(a)
+            );
+            core::array::from_fn(|i| _mm512_add_epi32(x[i], input[i]))
+        };
+        let mut words = [0u32; 16];
+        for first in (0..rows).step_by(16) {
+            let group = (rows - first).min(16);
+            // The keys of rows first..first + 16: blocks of the image's stream.
+            let prf = initial_state(key, 0, stream);
+            let (lo, hi) = counters::<16>(first as u64);
+            let input: [__m512i; 16] = core::array::from_fn(|i| match i {
+                // SAFETY (both loads): 16 u32 are 64 bytes; loadu takes any alignment.
+                12 => unsafe { _mm512_loadu_si512(lo.as_ptr().cast()) },
+                13 => unsafe { _mm512_loadu_si512(hi.as_ptr().cast()) },
+                _ => _mm512_set1_epi32(prf[i] as i32),
+            });
+            // keys[j], lane l: word j of row first + l's key.
+            let keys = rounds(input);
+            for (l, v) in transpose16(keys).into_iter().enumerate().take(group) {
+                // SAFETY: 16 u32 are 64 bytes; storeu takes any alignment.
+                unsafe { _mm512_storeu_si512(words.as_mut_ptr().cast(), v) };
+                emit(RowPrefix::Key(
+                    first + l,
+                    words[..8].try_into().expect("8 words"),
+                ));
+            }
+            // The (row, block) pairs of the group, 16 a pass.
+            let pairs = group * blocks;
+            for start in (0..pairs).step_by(16) {
+                let lanes = (pairs - start).min(16);
+                // Unused lanes repeat the first pair; they are not emitted.
+                let pair = |l: usize| if l < lanes { start + l } else { start };
+                let row: [u32; 16] = core::array::from_fn(|l| (pair(l) / blocks) as u32);
+                let block: [u32; 16] = core::array::from_fn(|l| (pair(l) % blocks) as u32);
+                // SAFETY (both loads): 16 u32 are 64 bytes; loadu takes any alignment.
+                let (row_v, block_v) = unsafe {
+                    (
+                        _mm512_loadu_si512(row.as_ptr().cast()),
+                        _mm512_loadu_si512(block.as_ptr().cast()),
+                    )
+                };
+                let zero = _mm512_setzero_si512();
+                let input: [__m512i; 16] = core::array::from_fn(|i| match i {
+                    0..=3 => _mm512_set1_epi32(SIGMA[i] as i32),
+                    4..=11 => _mm512_permutexvar_epi32(row_v, keys[i - 4]),
+                    12 => block_v,
+                    _ => zero, // counter high word, stream 0
+                });
+                for (l, v) in transpose16(rounds(input))
+                    .into_iter()
+                    .enumerate()
+                    .take(lanes)
+                {
+                    // SAFETY: 16 u32 are 64 bytes; storeu takes any alignment.
+                    unsafe { _mm512_storeu_si512(words.as_mut_ptr().cast(), v) };
+                    emit(RowPrefix::Block(
+                        first + row[l] as usize,
+                        block[l] as usize,
+                        &words,
+                    ));
+                }
+            }
         }
     }
 
@@ -560,35 +623,62 @@ mod tests {
     }
 
     #[test]
-    fn blocks_of_many_keystreams_are_theirs() {
+    fn row_prefixes_are_the_row_keystreams() {
+        // Row r's key: the first 8 words of block r of (key, stream); its
+        // blocks: its keystream on stream 0 — by rand_chacha, on every backend.
         let mut gen = rand_chacha::ChaCha8Rng::seed_from_u64(18);
-        for n in [0usize, 1, 15, 16, 17, 40] {
-            let keys: Vec<[u8; 32]> = (0..n)
-                .map(|_| {
-                    let mut k = [0u8; 32];
-                    gen.fill_bytes(&mut k);
-                    k
-                })
-                .collect();
-            let counters: Vec<u64> = (0..n as u64)
-                .map(|i| {
-                    if i % 3 == 0 {
-                        u64::MAX - i
-                    } else {
-                        gen.next_u64() % 50
-                    }
-                })
-                .collect();
-            let words: Vec<[u32; 8]> = keys
-                .iter()
-                .map(|k| *ChaCha20::new(k, 0).key_words())
-                .collect();
+        for (rows, blocks) in [
+            (0usize, 3usize),
+            (1, 1),
+            (14, 2),
+            (16, 1),
+            (21, 10),
+            (40, 3),
+            (5, 0),
+        ] {
+            let mut key = [0u8; 32];
+            gen.fill_bytes(&mut key);
+            let stream = if rows % 2 == 0 {
+                gen.next_u64()
+            } else {
+                u64::MAX
+            };
+            let key_words = ChaCha20::new(&key, 0).key;
             for backend in Backend::available() {
-                let mut out = vec![[0u32; 16]; n];
-                blocks_of_many(backend, &words, &counters, &mut out);
-                for i in 0..n {
-                    let want = reference(&keys[i], 0, counters[i], 16);
-                    assert_eq!(out[i].to_vec(), want, "{backend:?}, n = {n}, i = {i}");
+                let mut keys = vec![None; rows];
+                let mut seen = vec![vec![None; blocks]; rows];
+                row_prefixes(
+                    backend,
+                    &key_words,
+                    stream,
+                    rows,
+                    blocks,
+                    &mut |p| match p {
+                        RowPrefix::Key(r, k) => {
+                            assert!(keys[r].is_none(), "{backend:?}: row {r} keyed twice");
+                            keys[r] = Some(*k);
+                        }
+                        RowPrefix::Block(r, b, w) => {
+                            assert!(
+                                keys[r].is_some(),
+                                "{backend:?}: block {r}, {b} before the key"
+                            );
+                            assert!(seen[r][b].is_none(), "{backend:?}: block {r}, {b} twice");
+                            seen[r][b] = Some(*w);
+                        }
+                    },
+                );
+                for r in 0..rows {
+                    let want_key = reference(&key, stream, r as u64, 8);
+                    let got_key = keys[r].expect("every row keyed");
+                    assert_eq!(got_key.to_vec(), want_key, "{backend:?}: key of row {r}");
+                    let row_key = ChaCha20::from_words(&got_key).key_bytes();
+                    let want = reference(&row_key, 0, 0, 16 * blocks);
+                    let got: Vec<u32> = seen[r]
+                        .iter()
+                        .flat_map(|w| w.expect("every block"))
+                        .collect();
+                    assert_eq!(got, want, "{backend:?}: blocks of row {r}, rows {rows}");
                 }
             }
         }

@@ -9,7 +9,7 @@
 
 use rand::SeedableRng;
 
-use super::chacha::{blocks_of_many, Backend, ChaCha20, BLOCK_WORDS, MAX_PASS_BLOCKS};
+use super::chacha::{row_prefixes, Backend, ChaCha20, RowPrefix, BLOCK_WORDS, MAX_PASS_BLOCKS};
 use crate::{Error, Result};
 
 /// A 256-bit secret key for [`row_stream`].
@@ -62,8 +62,13 @@ impl StreamRng {
     /// The generator for `key` from the start of its keystream, computed with
     /// `backend` (one this CPU runs).
     fn with_backend(key: Key, backend: Backend) -> StreamRng {
+        StreamRng::with_chacha(ChaCha20::new(&key, 0), backend)
+    }
+
+    /// The generator of the keystream `chacha`, computed with `backend`.
+    fn with_chacha(chacha: ChaCha20, backend: Backend) -> StreamRng {
         StreamRng {
-            chacha: ChaCha20::new(&key, 0),
+            chacha,
             backend,
             buf: [0; BUF_WORDS],
             index: 0,
@@ -74,10 +79,10 @@ impl StreamRng {
         }
     }
 
-    /// Start over from the keystream of `key` (as `from_seed`, keeping the
-    /// buffer's memory).
-    fn reset(&mut self, key: &Key) {
-        self.chacha = ChaCha20::new(key, 0);
+    /// Start over from the keystream `chacha` (as a fresh generator,
+    /// keeping the buffer's memory).
+    fn reset(&mut self, chacha: ChaCha20) {
+        self.chacha = chacha;
         self.index = 0;
         self.end = 0;
         self.used = 0;
@@ -292,9 +297,11 @@ fn key_of_block(block: &[u32]) -> Key {
 /// The generators of [`row_stream`] for rows `0..rows` of image `image`
 /// into `streams` (reusing the generators there; `keys` is scratch space),
 /// each with the first `blocks` blocks of its keystream computed (at most a
-/// buffer's worth, 16): with AVX-512 the blocks of 16 rows in one pass of the
-/// block function, where each generator alone would compute a pass of 16
-/// blocks however few it uses. The words are those of [`row_stream`].
+/// buffer's worth, 16). With AVX-512 the rows' keys and those blocks come
+/// 16 blocks a pass of the block function (`chacha::row_prefixes`), where
+/// each generator alone would compute a pass of 16 blocks however few it
+/// uses; elsewhere each computes its own, when first read. The words are
+/// those of [`row_stream`].
 pub fn row_streams(
     key: &Key,
     image: u64,
@@ -303,40 +310,34 @@ pub fn row_streams(
     keys: &mut Vec<Key>,
     streams: &mut Vec<StreamRng>,
 ) {
-    row_keys(key, image, rows, keys);
-    streams.truncate(rows);
-    for (r, k) in keys.iter().enumerate() {
-        match streams.get_mut(r) {
-            Some(rng) => rng.reset(k),
-            None => streams.push(StreamRng::from_seed(*k)),
-        }
-    }
     let backend = Backend::detect();
     let blocks = blocks.min(MAX_PASS_BLOCKS);
+    streams.truncate(rows);
     if backend != Backend::Avx512 || blocks == 0 {
-        return; // one pass per generator, when first read
+        // One pass per generator, when first read.
+        row_keys(key, image, rows, keys);
+        for (r, k) in keys.iter().enumerate() {
+            match streams.get_mut(r) {
+                Some(rng) => rng.reset(ChaCha20::new(k, 0)),
+                None => streams.push(StreamRng::from_seed(*k)),
+            }
+        }
+        return;
     }
-    // (row, block) pairs, 16 at a time.
-    let mut pairs = (0..rows).flat_map(|r| (0..blocks).map(move |b| (r, b)));
-    loop {
-        let mut chunk = [(0usize, 0usize); 16];
-        let mut n = 0;
-        for (slot, pair) in chunk.iter_mut().zip(&mut pairs) {
-            *slot = pair;
-            n += 1;
+    let key_words = *ChaCha20::new(key, image).key_words();
+    row_prefixes(backend, &key_words, image, rows, blocks, &mut |p| match p {
+        RowPrefix::Key(r, k) => {
+            let chacha = ChaCha20::from_words(k);
+            if r < streams.len() {
+                streams[r].reset(chacha);
+            } else {
+                streams.push(StreamRng::with_chacha(chacha, backend));
+            }
         }
-        if n == 0 {
-            break;
+        RowPrefix::Block(r, b, words) => {
+            streams[r].buf[b * BLOCK_WORDS..(b + 1) * BLOCK_WORDS].copy_from_slice(words);
         }
-        let words: [[u32; 8]; 16] =
-            core::array::from_fn(|i| *streams[chunk[i].0].chacha.key_words());
-        let counters: [u64; 16] = core::array::from_fn(|i| chunk[i].1 as u64);
-        let mut out = [[0u32; 16]; 16];
-        blocks_of_many(backend, &words[..n], &counters[..n], &mut out[..n]);
-        for (&(r, b), block) in chunk[..n].iter().zip(&out) {
-            streams[r].buf[b * BLOCK_WORDS..(b + 1) * BLOCK_WORDS].copy_from_slice(block);
-        }
-    }
+    });
     for rng in streams.iter_mut() {
         rng.end = blocks * BLOCK_WORDS;
         rng.chacha.seek(blocks as u64);
