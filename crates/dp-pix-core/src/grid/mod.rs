@@ -149,6 +149,41 @@ impl<'a> Streams<'a> {
     }
 }
 
+/// Outputs at least this large ask the kernel for transparent huge pages.
+const HUGE_PAGES_MIN_BYTES: usize = 4 << 20;
+
+/// Ask Linux to back a large output with transparent huge pages (where it
+/// is enabled for `madvise`): a fresh output is faulted in 2 MiB at a time
+/// instead of 4 KiB, some 500 times fewer page faults (each one a kernel entry,
+/// and an exit from a virtual machine's guest) for the same zeroing. Advice
+/// only: nothing changes where it is not taken, or memory already in use.
+fn advise_huge_pages(buf: &mut Vec<u8>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        const MADV_HUGEPAGE: i32 = 14;
+        unsafe extern "C" {
+            fn madvise(addr: *mut core::ffi::c_void, len: usize, advice: i32) -> i32;
+        }
+        let cap = buf.capacity();
+        if cap < HUGE_PAGES_MIN_BYTES {
+            return;
+        }
+        let start = buf.as_mut_ptr() as usize;
+        let first = start.next_multiple_of(HUGE);
+        let end = (start + cap) / HUGE * HUGE;
+        if end > first {
+            // SAFETY: [first, end) lies inside the allocation of `buf`,
+            // page-aligned; MADV_HUGEPAGE is advice about how to back those
+            // pages and changes no byte of them (its result is ignored: on a
+            // kernel without it nothing changes).
+            unsafe { madvise(first as *mut core::ffi::c_void, end - first, MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
 /// Inputs below this many bytes are processed on the calling thread.
 const PARALLEL_MIN_BYTES: usize = 1 << 18;
 
@@ -189,6 +224,7 @@ pub fn pixelate(
     // would cost a pass over it, or page faults, for nothing).
     let streaming = len >= STREAM_MIN_OUTPUT;
     let mut buf: Vec<u8> = Vec::with_capacity(len);
+    advise_huge_pages(&mut buf);
     let spare = &mut buf.spare_capacity_mut()[..len];
 
     // One cell row: sums, values (with its stream's noise), output rows.
