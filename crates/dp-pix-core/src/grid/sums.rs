@@ -1,8 +1,9 @@
 //! The integer sums S[i, j, c] of one cell row, for any strides.
 //!
 //! Rows that are contiguous in memory are added into `u16` column sums in
-//! plain loops that auto-vectorise (an AVX2 build of the same loop is chosen
-//! at run time), then each cell's columns are added once; other layouts
+//! plain loops that auto-vectorise (AVX-512 and AVX2 builds of the same loop
+//! are chosen at run time), then each cell's columns are added once (narrow
+//! cells by windowed vector adds, `reduce_small_cells`); other layouts
 //! (Fortran order, strided views) take the general loop. Sums are exact.
 
 use std::ops::Range;
@@ -103,7 +104,19 @@ unsafe fn column_sums_avx2(acc: &mut [u16], rows: &[&[u8]], first: bool) {
     column_sums_body(acc, rows, first);
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn column_sums_avx512(acc: &mut [u16], rows: &[&[u8]], first: bool) {
+    column_sums_body(acc, rows, first);
+}
+
 fn column_sums(acc: &mut [u16], rows: &[&[u8]], first: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU has AVX-512F and BW.
+        unsafe { column_sums_avx512(acc, rows, first) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
