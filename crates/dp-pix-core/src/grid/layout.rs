@@ -1,22 +1,29 @@
 //! The layout of a cell row's pixel row as the vector paths read it: which
 //! column sums start a cell (for the cell sums), and which value each byte of
-//! a full-size output row repeats (for the writer). Built once per worker and
-//! geometry, for cells small enough that a few vector instructions handle many
-//! of them: AVX-512 with VBMI and VBMI2 (byte permutes, word compresses).
+//! a full-size output row repeats (for the writer). Built once per call and
+//! shared by its tasks, for cells small enough that a few vector instructions
+//! handle many of them: AVX-512 with VBMI and VBMI2 (byte permutes, word
+//! compresses).
 
 use super::Geometry;
 
 /// Cells whose sums fit the vector path's 16-bit lanes: 255 · pixels <= 2^16 - 1.
 const MAX_CELL_PIXELS: usize = 257;
+/// Cells at most this many columns wide take the windowed sums
+/// (`sums::reduce_small_cells`): they add every window of bw columns (bw
+/// additions a sum), which pays for narrow cells only (measured: faster at 4
+/// and 8 columns, slower at 16).
+const SMALL_CELL_COLUMNS: usize = 8;
 /// Bytes of a cell's pixel row the writer's permutes handle (one vector).
 const MAX_CELL_BYTES: usize = 64;
 
 /// The layout of one pixel row of cells (`geo`, `c` channels).
 #[derive(Debug, Default)]
 pub struct RowLayout {
-    key: Option<(Geometry, usize)>,
-    /// Whether the vector paths apply (CPU and cell size).
-    pub(super) vector: bool,
+    /// Whether the windowed cell sums apply (CPU and cell size).
+    pub(super) sums_vector: bool,
+    /// Whether the permuting writer applies (CPU and cell size).
+    pub(super) write_vector: bool,
     /// Cells of the row that are `bw` pixels wide (all but a partial last one).
     pub(super) full_cols: usize,
     /// For the column sums of the full cells, 32 at a time: bit t of
@@ -31,15 +38,8 @@ pub struct RowLayout {
 }
 
 impl RowLayout {
-    /// The layout for `geo` and `c` channels (rebuilt only when they change).
-    pub(super) fn get(&mut self, geo: &Geometry, c: usize) -> &RowLayout {
-        if self.key != Some((*geo, c)) {
-            *self = RowLayout::build(geo, c);
-        }
-        self
-    }
-
-    fn build(geo: &Geometry, c: usize) -> RowLayout {
+    /// The layout for `geo` and `c` channels.
+    pub fn new(geo: &Geometry, c: usize) -> RowLayout {
         let cols = geo.cols();
         let bw = geo.bw;
         let full_cols = (0..cols).filter(|&j| geo.col_span(j).len() == bw).count();
@@ -48,8 +48,8 @@ impl RowLayout {
             && bw * c <= MAX_CELL_BYTES
             && c >= 1;
         let mut layout = RowLayout {
-            key: Some((*geo, c)),
-            vector,
+            sums_vector: vector && bw <= SMALL_CELL_COLUMNS,
+            write_vector: vector,
             full_cols,
             ..RowLayout::default()
         };
@@ -58,16 +58,18 @@ impl RowLayout {
         }
         let period = bw * c;
         let covered = full_cols * period;
-        layout.pick = (0..covered.div_ceil(32))
-            .map(|q| {
-                (0..32)
-                    .filter(|t| {
-                        let k = 32 * q + t;
-                        k < covered && k % period < c
-                    })
-                    .fold(0u32, |m, t| m | 1 << t)
-            })
-            .collect();
+        if layout.sums_vector {
+            layout.pick = (0..covered.div_ceil(32))
+                .map(|q| {
+                    (0..32)
+                        .filter(|t| {
+                            let k = 32 * q + t;
+                            k < covered && k % period < c
+                        })
+                        .fold(0u32, |m, t| m | 1 << t)
+                })
+                .collect();
+        }
         // Output byte x·C + ch repeats value j·C + ch, j the cell of column x;
         // a chunk's values start at the first value of the cell of its first byte.
         let row_len = geo.col_span(cols - 1).end * c;
@@ -80,7 +82,9 @@ impl RowLayout {
                 if rel >= 64 {
                     // (Narrow cells of several channels: a chunk may span more
                     // than 64 values.)
-                    layout.vector = false;
+                    layout.write_vector = false;
+                    layout.perm.clear();
+                    layout.chunk_base.clear();
                     return layout;
                 }
                 layout.perm.push(rel as u8);
@@ -117,17 +121,19 @@ mod tests {
             (5, 9, 1),
         ] {
             let geo = Geometry::new(8, w, 2, bw, Edges::Partial).unwrap();
-            let layout = RowLayout::build(&geo, c);
-            if !layout.vector {
-                continue; // a CPU without the vector paths
+            let layout = RowLayout::new(&geo, c);
+            if !layout.write_vector {
+                continue; // a CPU without the vector paths, or cells too wide
             }
-            let picked: Vec<usize> = (0..32 * layout.pick.len())
-                .filter(|&k| layout.pick[k / 32] >> (k % 32) & 1 == 1)
-                .collect();
-            let want: Vec<usize> = (0..layout.full_cols)
-                .flat_map(|j| (0..c).map(move |ch| j * bw * c + ch))
-                .collect();
-            assert_eq!(picked, want, "w {w} bw {bw} c {c}");
+            if layout.sums_vector {
+                let picked: Vec<usize> = (0..32 * layout.pick.len())
+                    .filter(|&k| layout.pick[k / 32] >> (k % 32) & 1 == 1)
+                    .collect();
+                let want: Vec<usize> = (0..layout.full_cols)
+                    .flat_map(|j| (0..c).map(move |ch| j * bw * c + ch))
+                    .collect();
+                assert_eq!(picked, want, "w {w} bw {bw} c {c}");
+            }
             for k in 0..w * c {
                 let q = k / 64;
                 let got = layout.chunk_base[q] as usize + usize::from(layout.perm[k]);

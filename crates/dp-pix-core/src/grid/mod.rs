@@ -29,6 +29,7 @@ mod tests;
 mod writers;
 
 pub use geometry::{Edges, Geometry, Output};
+pub use layout::RowLayout;
 use postprocess::row_values;
 pub use postprocess::{cell_value, CellDivisor};
 pub use sums::{cell_row_sums, Scratch};
@@ -220,6 +221,8 @@ pub fn pixelate(
     };
     let task_len = rows_per_task * ow * c;
     let cells = geo.cols() * c;
+    // Read by every task.
+    let layout = RowLayout::new(&geo, c);
     // Every byte is written below, so the output is not zeroed first (that
     // would cost a pass over it, or page faults, for nothing).
     let streaming = len >= STREAM_MIN_OUTPUT;
@@ -237,7 +240,7 @@ pub fn pixelate(
         let mut values = std::mem::take(&mut scratch.values);
         sums.resize(cells, 0);
         values.resize(cells, 0);
-        cell_row_sums(img, &geo, i, scratch, &mut sums);
+        cell_row_sums(img, &geo, &layout, i, scratch, &mut sums);
         row_values(
             &sums,
             &geo,
@@ -248,7 +251,16 @@ pub fn pixelate(
             &mut scratch.noise,
             &mut values,
         );
-        write_cell_row(&values, &geo, c, output, streaming, scratch, rows_out);
+        write_cell_row(
+            &values,
+            &geo,
+            &layout,
+            c,
+            output,
+            streaming,
+            &mut scratch.line,
+            rows_out,
+        );
         scratch.sums = sums;
         scratch.values = values;
     };

@@ -169,11 +169,6 @@ fn reduce_columns_any(acc: &[u16], c: usize, geo: &Geometry, cols: Range<usize>,
     }
 }
 
-/// Cells at most this many columns wide take [`reduce_small_cells`]: it adds
-/// every window of bw columns (bw additions a sum), which pays for narrow
-/// cells only (measured: faster at 4 and 8, slower at 16).
-const SMALL_CELL_COLUMNS: usize = 8;
-
 /// The cell sums of the full cells from the column sums `acc`, `c` channels,
 /// cells `bw` columns wide, added into `sums`: every window of bw pixels
 /// summed at once (32 sums of 16 bits at a time: each at most
@@ -181,7 +176,7 @@ const SMALL_CELL_COLUMNS: usize = 8;
 /// cell picked out by a compress.
 ///
 /// # Safety
-/// The CPU must have AVX-512F, BW and VBMI2 (the layout's `vector`).
+/// The CPU must have AVX-512F, BW and VBMI2 (the layout's `sums_vector`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi2")]
 unsafe fn reduce_small_cells(
@@ -230,7 +225,6 @@ unsafe fn reduce_small_cells(
 pub struct Scratch {
     acc: Vec<u16>,
     picked: Vec<u16>,
-    pub(super) layout: RowLayout,
     pub(super) sums: Vec<u64>,
     pub(super) values: Vec<u8>,
     pub(super) noise: Vec<i64>,
@@ -245,6 +239,7 @@ pub struct Scratch {
 pub fn cell_row_sums(
     img: ArrayView3<u8>,
     geo: &Geometry,
+    layout: &RowLayout,
     i: usize,
     scratch: &mut Scratch,
     sums: &mut [u64],
@@ -278,12 +273,8 @@ pub fn cell_row_sums(
             start = end;
         }
         let rows = flush_end - flush_start;
-        let layout = scratch.layout.get(geo, c);
         #[cfg(target_arch = "x86_64")]
-        if layout.vector
-            && geo.bw <= SMALL_CELL_COLUMNS
-            && 255 * rows * geo.bw <= usize::from(u16::MAX)
-        {
+        if layout.sums_vector && 255 * rows * geo.bw <= usize::from(u16::MAX) {
             // SAFETY: `vector` says the CPU has the features.
             unsafe {
                 reduce_small_cells(&scratch.acc, c, geo.bw, layout, &mut scratch.picked, sums)

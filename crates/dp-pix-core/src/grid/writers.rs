@@ -6,7 +6,7 @@
 use std::mem::MaybeUninit;
 
 use super::layout::RowLayout;
-use super::{Geometry, Output, Scratch};
+use super::{Geometry, Output};
 
 /// Copy `src` into the not yet initialised `dst` (same length).
 #[inline]
@@ -86,27 +86,27 @@ fn store_fence() {
 /// builds one pixel row and copies it into the others, with non-temporal
 /// stores when `streaming`; for small cells on a CPU with AVX-512 VBMI it
 /// builds each 64 bytes of that row by one byte permute of the values
-/// (`scratch` holds the row and its layout).
+/// (`layout`); `line` holds the row.
+#[allow(clippy::too_many_arguments)]
 pub fn write_cell_row(
     values: &[u8],
     geo: &Geometry,
+    layout: &RowLayout,
     channels: usize,
     output: Output,
     streaming: bool,
-    scratch: &mut Scratch,
+    line: &mut Vec<u8>,
     out: &mut [MaybeUninit<u8>],
 ) {
     match output {
         Output::Grid => copy_into(out, values),
         Output::Full => {
             let row_len = geo.out_shape(Output::Full).1 * channels;
-            let layout = scratch.layout.get(geo, channels);
             let stream = streaming && row_len >= STREAM_MIN_ROW;
-            let line = &mut scratch.line;
             line.resize(row_len, 0);
             #[cfg(target_arch = "x86_64")]
-            if layout.vector {
-                // SAFETY: `vector` says the CPU has AVX-512F, BW and VBMI.
+            if layout.write_vector {
+                // SAFETY: `write_vector` says the CPU has AVX-512F, BW and VBMI.
                 unsafe { x86::expand_line(values, layout, line) };
             } else {
                 expand_line_any(values, geo, channels, line);
@@ -156,7 +156,7 @@ mod x86 {
     /// permute of the values it repeats.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F, BW and VBMI (the layout's `vector`).
+    /// The CPU must have AVX-512F, BW and VBMI (the layout's `write_vector`).
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
     pub(super) unsafe fn expand_line(values: &[u8], layout: &RowLayout, line: &mut [u8]) {
         let row_len = line.len();
@@ -212,16 +212,18 @@ mod tests {
                         let row_len = geo.out_shape(Output::Full).1 * c;
                         let mut want = vec![0u8; row_len];
                         expand_line_any(&values, &geo, c, &mut want);
-                        let mut scratch = Scratch::default();
+                        let layout = RowLayout::new(&geo, c);
+                        let mut line = Vec::new();
                         for streaming in [false, true] {
                             let mut out = vec![MaybeUninit::new(0xAAu8); 3 * row_len];
                             write_cell_row(
                                 &values,
                                 &geo,
+                                &layout,
                                 c,
                                 Output::Full,
                                 streaming,
-                                &mut scratch,
+                                &mut line,
                                 &mut out,
                             );
                             store_fence();
