@@ -200,6 +200,33 @@ pub fn pixelate(
     noise: &Noise,
     streams: &Streams,
 ) -> Result<Array4<u8>> {
+    pixelate_into(
+        images,
+        block_h,
+        block_w,
+        edges,
+        output,
+        noise,
+        streams,
+        Vec::new(),
+    )
+}
+
+/// [`pixelate`] into the memory of `buf` when it holds enough (its bytes
+/// are all overwritten; none is read), else into a new allocation: a
+/// caller that keeps a buffer from call to call avoids the page faults of
+/// fresh memory.
+#[allow(clippy::too_many_arguments)] // pixelate's, and the buffer
+pub fn pixelate_into(
+    images: ArrayView4<u8>,
+    block_h: usize,
+    block_w: usize,
+    edges: Edges,
+    output: Output,
+    noise: &Noise,
+    streams: &Streams,
+    buf: Vec<u8>,
+) -> Result<Array4<u8>> {
     let (n, h, w, c) = images.dim();
     if n == 0 || c == 0 {
         return Err(Error::Value(format!(
@@ -226,8 +253,12 @@ pub fn pixelate(
     // Every byte is written below, so the output is not zeroed first (that
     // would cost a pass over it, or page faults, for nothing).
     let streaming = len >= STREAM_MIN_OUTPUT;
-    let mut buf: Vec<u8> = Vec::with_capacity(len);
-    advise_huge_pages(&mut buf);
+    let mut buf = buf;
+    buf.clear();
+    if buf.capacity() < len {
+        buf = Vec::with_capacity(len);
+        advise_huge_pages(&mut buf);
+    }
     let spare = &mut buf.spare_capacity_mut()[..len];
 
     // One cell row: sums, values (with its stream's noise), output rows.
