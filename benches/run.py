@@ -8,8 +8,9 @@
 
 Every thread count runs in its own subprocess (rayon's global pool, numba's and
 OpenCV's are fixed at first use), with RAYON_NUM_THREADS, NUMBA_NUM_THREADS and
-OMP_NUM_THREADS set and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed (on some
-processors they slow a current numpy down). Within a subprocess the methods of a
+OMP_NUM_THREADS set, OMP_WAIT_POLICY=PASSIVE (idle OpenMP workers sleep rather than
+spin on the core the next method needs) and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
+removed (on some processors they slow a current numpy down). Within a subprocess the methods of a
 case run in rotation, round after round, so a noisy neighbour hits them all
 alike; a method's time is the median over its rounds, and every ratio compares
 medians from the same subprocess.
@@ -68,6 +69,11 @@ def clean_env(threads: int) -> dict[str, str]:
     env.pop("OPENBLAS_L2_SIZE", None)
     for var in ("RAYON_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
         env[var] = str(threads)
+    # Idle OpenMP workers (numba's threading layer here) otherwise spin for a
+    # while after each call, on the core the next method in the rotation
+    # needs: measured, dp-pix at 2 threads right after the numba kernel took
+    # 5.8 ms instead of 1.9 ms for case (a). Waiting workers sleep instead.
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
     return env
 
 
@@ -429,6 +435,19 @@ def report(results: dict[int, dict], memory: dict, rounds: int) -> str:
                 f"{v['np_ns'] / v['dp_ns']:.2f} |"
             )
         add("")
+    if all("b" in results[t]["cases"] for t in THREADS):
+        case = next(c for c in CASES if c.key == "b")
+        n, h, w, c = case.shape
+        samples = n * -(-h // case.block) * -(-w // case.block) * c
+        per = [
+            results[t]["cases"]["b"][f"{DP}|full"]["s"] / samples * 1e9 for t in THREADS
+        ]
+        add(
+            f"End to end, (b) DP full (cell sums, {samples:,} exact samples, values, "
+            f"full-size write) ÷ its samples: {per[0]:.1f} ns a sample at 1 thread, "
+            f"{per[1]:.1f} at 2."
+        )
+        add("")
     if memory:
         add("#### Peak memory of one DP batch, full output")
         add("")
@@ -454,14 +473,40 @@ def report(results: dict[int, dict], memory: dict, rounds: int) -> str:
     def target(name, values, ok):
         add(f"| {name} | {values} | {'yes' if ok else '**no**'} |")
 
-    for key in ("a", "c"):
+    # The targets of issue 15 first: DP full output ÷ OpenCV's full output.
+    for key, least in (("a", 2.0), ("b", 1.0), ("c", 3.0)):
         if have(key):
             r = [mps(t, key, DP, "full") / mps(t, key, CV, "full") for t in THREADS]
             target(
-                f"({key}) DP full ÷ OpenCV full ≥ 1.0",
+                f"({key}) DP full ÷ OpenCV full ≥ {least:.1f}",
                 " / ".join(f"{v:.2f} ({t} t)" for v, t in zip(r, THREADS)),
-                min(r) >= 1.0,
+                min(r) >= least,
             )
+    if have("c"):
+        r = [mps(t, "c", DP, "full") / mps(t, "c", COPY, "full") for t in THREADS]
+        target(
+            "(c) DP full ≥ 50 % of the np.copyto rate, 1 thread",
+            " / ".join(f"{100 * v:.0f} % ({t} t)" for v, t in zip(r, THREADS)),
+            r[0] >= 0.5,
+        )
+    if cores >= 2:
+        for key in ("a", "b", "c"):
+            if have(key):
+                r = [mps(2, key, DP, o) / mps(1, key, DP, o) for o in ("full", "grid")]
+                target(
+                    f"({key}) DP 2 threads ÷ 1 thread ≥ 1.6 (full, grid)",
+                    ", ".join(f"{v:.2f}" for v in r),
+                    min(r) >= 1.6,
+                )
+    else:
+        add("| 2 threads ÷ 1 ≥ 1.6 | this host gives one core: not measurable | – |")
+    for key, v in memory.items():
+        target(
+            f"({key}) peak memory ≤ input + output + 10 %",
+            f"+{v['extra_pct']:.1f} %",
+            v["extra_pct"] <= 10.0,
+        )
+    # The first round's targets, kept.
     for key in ("a", "b", "c"):
         if have(key):
             r = [
@@ -480,30 +525,6 @@ def report(results: dict[int, dict], memory: dict, rounds: int) -> str:
             "exact DLap ns/sample ≤ numpy Generator.laplace",
             ", ".join(f"{v['dp_ns']:.1f} vs {v['np_ns']:.1f} ns" for v in noise.values()),
             min(r) >= 1.0,
-        )
-    if cores >= 2:
-        for key in ("a", "b", "c"):
-            if have(key):
-                r = [mps(2, key, DP, o) / mps(1, key, DP, o) for o in ("full", "grid")]
-                target(
-                    f"({key}) DP 2 threads ÷ 1 thread ≥ 1.6 (full, grid)",
-                    ", ".join(f"{v:.2f}" for v in r),
-                    min(r) >= 1.6,
-                )
-    else:
-        add("| 2 threads ÷ 1 ≥ 1.6 | this host gives one core: not measurable | – |")
-    if have("c"):
-        r = [mps(t, "c", DP, "full") / mps(t, "c", COPY, "full") for t in THREADS]
-        target(
-            "(c) DP full ≥ 50 % of the np.copyto rate",
-            " / ".join(f"{100 * v:.0f} % ({t} t)" for v, t in zip(r, THREADS)),
-            min(r) >= 0.5,
-        )
-    for key, v in memory.items():
-        target(
-            f"({key}) peak memory ≤ input + output + 10 %",
-            f"+{v['extra_pct']:.1f} %",
-            v["extra_pct"] <= 10.0,
         )
     add("")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ndarray::{s, Array3, Array4, Axis};
 use rand::SeedableRng;
 
-use dp_pix_core::grid::{self, Edges, Geometry, Noise, Output, Scratch, Streams};
+use dp_pix_core::grid::{self, Edges, Geometry, Noise, Output, RowLayout, Scratch, Streams};
 use dp_pix_core::samplers::{self, Ratio, StreamRng};
 
 /// (name, H, W, C, block): the cases of benches/run.py.
@@ -35,17 +35,29 @@ fn sums(cr: &mut Criterion) {
     for (name, h, w, c, b) in SHAPES {
         let img = image(h, w, c);
         let geo = Geometry::new(h, w, b, b, Edges::Partial).unwrap();
+        let layout = RowLayout::new(&geo, c);
         let mut scratch = Scratch::default();
         let mut out = vec![0u64; geo.cols() * c];
         g.throughput(Throughput::Bytes((geo.row_span(0).len() * w * c) as u64));
         g.bench_function(format!("cell row, {name}"), |bch| {
-            bch.iter(|| grid::cell_row_sums(img.view(), &geo, black_box(0), &mut scratch, &mut out))
+            bch.iter(|| {
+                grid::cell_row_sums(
+                    img.view(),
+                    &geo,
+                    &layout,
+                    black_box(0),
+                    &mut scratch,
+                    &mut out,
+                )
+            })
         });
         // Any strides: a view with every other column.
         let wide = image(h, 2 * w, c);
         let strided = wide.slice(s![.., ..;2, ..]);
         g.bench_function(format!("cell row, strided, {name}"), |bch| {
-            bch.iter(|| grid::cell_row_sums(strided, &geo, black_box(0), &mut scratch, &mut out))
+            bch.iter(|| {
+                grid::cell_row_sums(strided, &geo, &layout, black_box(0), &mut scratch, &mut out)
+            })
         });
     }
     g.finish();
@@ -56,6 +68,7 @@ fn writers(cr: &mut Criterion) {
     for (name, h, w, c, b) in SHAPES {
         let geo = Geometry::new(h, w, b, b, Edges::Partial).unwrap();
         let values: Vec<u8> = (0..geo.cols() * c).map(|k| k as u8).collect();
+        let layout = RowLayout::new(&geo, c);
         let mut line = Vec::new();
         for output in [Output::Full, Output::Grid] {
             let rows = if output == Output::Full { b } else { 1 };
@@ -67,6 +80,7 @@ fn writers(cr: &mut Criterion) {
                     grid::write_cell_row(
                         black_box(&values),
                         &geo,
+                        &layout,
                         c,
                         output,
                         false,

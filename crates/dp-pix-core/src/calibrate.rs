@@ -100,7 +100,7 @@ pub fn round_up_ratio(n: &BigUint, d: &BigUint) -> Result<Ratio> {
     }
     let (num, mut k) = best;
     let mut num: u64 = u64::try_from(num).expect("num is at most 2^48 by construction");
-    while k > 0 && num % 2 == 0 {
+    while k > 0 && num.is_multiple_of(2) {
         num /= 2;
         k -= 1;
     }

@@ -16,6 +16,7 @@ use dp_pix_core::grid::{self, Edges, Output, Streams};
 use dp_pix_core::samplers;
 
 mod error;
+mod pool;
 mod spec;
 
 use error::to_py;
@@ -50,10 +51,20 @@ fn pixelate<'py>(
         offset: image_offset,
     };
     let view = images.as_array();
+    let (n, h, w, c) = view.dim();
+    // A spare buffer of about the output's size is reused (a bad geometry is
+    // refused by the kernel below).
+    let len = grid::Geometry::new(h, w, block_h, block_w, edges).map_or(0, |geo| {
+        let (oh, ow) = geo.out_shape(output);
+        n.saturating_mul(oh).saturating_mul(ow).saturating_mul(c)
+    });
+    let buf = pool::take(len);
     let out = py
-        .detach(|| grid::pixelate(view, block_h, block_w, edges, output, &noise, &streams))
+        .detach(|| {
+            grid::pixelate_into(view, block_h, block_w, edges, output, &noise, &streams, buf)
+        })
         .map_err(to_py)?;
-    Ok(out.into_pyarray(py))
+    pool::into_numpy(py, out)
 }
 
 /// `n` samples of an exact law (`("laplace", num, den)` or
@@ -71,7 +82,9 @@ fn sample<'py>(
     let key = spec::key(spec::seed_bytes(seed.as_ref())?)?;
     let out = py.detach(|| {
         let mut rng = samplers::row_stream(&key, 0, 0);
-        (0..n).map(|_| law.sample(&mut rng)).collect::<Vec<i64>>()
+        let mut out = vec![0i64; n];
+        law.fill(&mut rng, &mut out);
+        out
     });
     Ok(out.into_pyarray(py))
 }

@@ -32,11 +32,16 @@ pub(crate) enum Law {
 }
 
 impl Law {
-    /// One draw, exactly as the kernels draw each cell's noise.
-    pub(crate) fn sample(&self, rng: &mut StreamRng) -> i64 {
+    /// `out.len()` draws in a row, exactly as the kernels draw a cell row's
+    /// noise (the Laplace in one batch: the same values as one at a time).
+    pub(crate) fn fill(&self, rng: &mut StreamRng, out: &mut [i64]) {
         match self {
-            Law::Laplace(laplace) => laplace.sample(rng),
-            Law::Gaussian(sigma2) => samplers::discrete_gaussian(rng, *sigma2),
+            Law::Laplace(laplace) => laplace.fill(rng, out),
+            Law::Gaussian(sigma2) => {
+                for z in out {
+                    *z = samplers::discrete_gaussian(rng, *sigma2);
+                }
+            }
         }
     }
 }

@@ -1,14 +1,18 @@
 //! The integer sums S[i, j, c] of one cell row, for any strides.
 //!
 //! Rows that are contiguous in memory are added into `u16` column sums in
-//! plain loops that auto-vectorise (an AVX2 build of the same loop is chosen
-//! at run time), then each cell's columns are added once; other layouts
+//! plain loops that auto-vectorise (AVX-512 and AVX2 builds of the same loop
+//! are chosen at run time), then each cell's columns are added once (narrow
+//! cells by windowed vector adds, `reduce_small_cells`); other layouts
 //! (Fortran order, strided views) take the general loop. Sums are exact.
+
+use std::ops::Range;
 
 use ndarray::{ArrayView2, ArrayView3, Axis};
 
+use super::layout::RowLayout;
 use super::Geometry;
-use crate::samplers::Key;
+use crate::samplers::{Key, StreamRng};
 
 /// Add the pixels of one image row into the per-cell, per-channel sums, for
 /// any strides (the general path).
@@ -100,7 +104,19 @@ unsafe fn column_sums_avx2(acc: &mut [u16], rows: &[&[u8]], first: bool) {
     column_sums_body(acc, rows, first);
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn column_sums_avx512(acc: &mut [u16], rows: &[&[u8]], first: bool) {
+    column_sums_body(acc, rows, first);
+}
+
 fn column_sums(acc: &mut [u16], rows: &[&[u8]], first: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU has AVX-512F and BW.
+        unsafe { column_sums_avx512(acc, rows, first) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
@@ -110,10 +126,16 @@ fn column_sums(acc: &mut [u16], rows: &[&[u8]], first: bool) {
     column_sums_body(acc, rows, first);
 }
 
-/// Add the column sums `acc` (pixel columns × C channels) into the cell sums.
+/// Add the column sums `acc` (pixel columns × C channels) of the cells
+/// `cols` into the cell sums.
 #[inline(always)]
-fn reduce_columns<const C: usize>(acc: &[u16], geo: &Geometry, sums: &mut [u64]) {
-    for j in 0..geo.cols() {
+fn reduce_columns<const C: usize>(
+    acc: &[u16],
+    geo: &Geometry,
+    cols: Range<usize>,
+    sums: &mut [u64],
+) {
+    for j in cols {
         let span = geo.col_span(j);
         let cell = &acc[span.start * C..span.end * C];
         let mut total = [0u64; C];
@@ -128,14 +150,14 @@ fn reduce_columns<const C: usize>(acc: &[u16], geo: &Geometry, sums: &mut [u64])
     }
 }
 
-fn reduce_columns_any(acc: &[u16], c: usize, geo: &Geometry, sums: &mut [u64]) {
+fn reduce_columns_any(acc: &[u16], c: usize, geo: &Geometry, cols: Range<usize>, sums: &mut [u64]) {
     match c {
-        1 => reduce_columns::<1>(acc, geo, sums),
-        2 => reduce_columns::<2>(acc, geo, sums),
-        3 => reduce_columns::<3>(acc, geo, sums),
-        4 => reduce_columns::<4>(acc, geo, sums),
+        1 => reduce_columns::<1>(acc, geo, cols, sums),
+        2 => reduce_columns::<2>(acc, geo, cols, sums),
+        3 => reduce_columns::<3>(acc, geo, cols, sums),
+        4 => reduce_columns::<4>(acc, geo, cols, sums),
         _ => {
-            for j in 0..geo.cols() {
+            for j in cols {
                 let span = geo.col_span(j);
                 for px in acc[span.start * c..span.end * c].chunks_exact(c) {
                     for (s, &v) in sums[j * c..(j + 1) * c].iter_mut().zip(px) {
@@ -147,14 +169,68 @@ fn reduce_columns_any(acc: &[u16], c: usize, geo: &Geometry, sums: &mut [u64]) {
     }
 }
 
+/// The cell sums of the full cells from the column sums `acc`, `c` channels,
+/// cells `bw` columns wide, added into `sums`: every window of bw pixels
+/// summed at once (32 sums of 16 bits at a time: each at most
+/// 255·bh·bw < 2^16 for the layout's cells), then the windows that start a
+/// cell picked out by a compress.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW and VBMI2 (the layout's `sums_vector`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2")]
+unsafe fn reduce_small_cells(
+    acc: &[u16],
+    c: usize,
+    bw: usize,
+    layout: &RowLayout,
+    picked: &mut Vec<u16>,
+    sums: &mut [u64],
+) {
+    use std::arch::x86_64::*;
+    let out = layout.full_cols * c;
+    picked.resize(out + 32, 0);
+    let mut n = 0;
+    for (q, &pick) in layout.pick.iter().enumerate() {
+        let mut s = _mm512_setzero_si512();
+        for p in 0..bw {
+            let at = 32 * q + p * c;
+            if at >= acc.len() {
+                break; // only windows that are not picked reach this far
+            }
+            let lanes = (acc.len() - at).min(32);
+            let mask = (u64::MAX >> (64 - lanes)) as __mmask32;
+            // SAFETY: the mask selects the lanes at..at + lanes, inside
+            // `acc`; masked-off lanes are not accessed.
+            let v = unsafe { _mm512_maskz_loadu_epi16(mask, acc.as_ptr().add(at).cast()) };
+            s = _mm512_add_epi16(s, v);
+        }
+        // SAFETY: n + popcount(pick) <= out, and `picked` has 32 more.
+        unsafe {
+            _mm512_storeu_si512(
+                picked.as_mut_ptr().add(n).cast(),
+                _mm512_maskz_compress_epi16(pick, s),
+            )
+        };
+        n += pick.count_ones() as usize;
+    }
+    debug_assert_eq!(n, out);
+    for (s, &p) in sums[..out].iter_mut().zip(&picked[..out]) {
+        *s += u64::from(p);
+    }
+}
+
 /// Reusable buffers of one worker.
 #[derive(Default)]
 pub struct Scratch {
     acc: Vec<u16>,
+    picked: Vec<u16>,
     pub(super) sums: Vec<u64>,
     pub(super) values: Vec<u8>,
+    pub(super) noise: Vec<i64>,
     pub(super) line: Vec<u8>,
     pub(super) keys: Vec<Key>,
+    pub(super) streams: Vec<StreamRng>,
 }
 
 /// The sums S[i, j, c] of cell row `i` of one image `(H, W, C)` into `sums`
@@ -163,6 +239,7 @@ pub struct Scratch {
 pub fn cell_row_sums(
     img: ArrayView3<u8>,
     geo: &Geometry,
+    layout: &RowLayout,
     i: usize,
     scratch: &mut Scratch,
     sums: &mut [u64],
@@ -181,6 +258,7 @@ pub fn cell_row_sums(
     scratch.acc.resize(width, 0);
     let mut start = span.start;
     while start < span.end {
+        let flush_start = start;
         let flush_end = (start + ROWS_PER_FLUSH).min(span.end);
         let mut first = true;
         while start < flush_end {
@@ -194,6 +272,17 @@ pub fn cell_row_sums(
             first = false;
             start = end;
         }
-        reduce_columns_any(&scratch.acc, c, geo, sums);
+        let rows = flush_end - flush_start;
+        #[cfg(target_arch = "x86_64")]
+        if layout.sums_vector && 255 * rows * geo.bw <= usize::from(u16::MAX) {
+            // SAFETY: `vector` says the CPU has the features.
+            unsafe {
+                reduce_small_cells(&scratch.acc, c, geo.bw, layout, &mut scratch.picked, sums)
+            };
+            let partial = layout.full_cols..geo.cols();
+            reduce_columns_any(&scratch.acc, c, geo, partial, sums);
+            continue;
+        }
+        reduce_columns_any(&scratch.acc, c, geo, 0..geo.cols(), sums);
     }
 }

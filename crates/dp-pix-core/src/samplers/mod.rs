@@ -10,7 +10,8 @@
 //! * [`bernoulli_exp`]: Bernoulli(exp(-γ)) for a rational γ ≥ 0 (CKS Alg. 1);
 //! * [`discrete_laplace`]: P(Z = z) ∝ exp(-|z|/t) for a rational t > 0: the law
 //!   of CKS Alg. 2, drawn by [`Laplace`] with exact comparisons of a few random
-//!   bits against integer tables (Alg. 2 itself: [`discrete_laplace_cks`]);
+//!   bits against integer tables, one sample or a batch ([`Laplace::fill`],
+//!   the same values) at a time (Alg. 2 itself: [`discrete_laplace_cks`]);
 //! * [`discrete_gaussian`]: P(Z = z) ∝ exp(-z²/(2σ²)) for a rational σ² > 0 (CKS Alg. 3).
 //!
 //! Parameters are given as a [`Ratio`] of two `u64`. Any values are handled
@@ -32,6 +33,7 @@
 
 mod bernoulli;
 mod bernoulli_exp;
+mod chacha;
 mod gaussian;
 mod laplace;
 mod lazy;
@@ -49,7 +51,7 @@ pub use bernoulli_exp::bernoulli_exp;
 pub use gaussian::discrete_gaussian;
 pub use laplace::{discrete_laplace, discrete_laplace_cks, Laplace};
 pub use ratio::Ratio;
-pub use stream::{os_key, row_keys, row_stream, Key, Prf, StreamRng};
+pub use stream::{os_key, row_keys, row_stream, row_streams, Key, StreamRng};
 pub use uniform::uniform_below;
 
 #[cfg(test)]

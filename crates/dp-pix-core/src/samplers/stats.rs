@@ -178,6 +178,33 @@ impl Model {
         (g, df, chi2_sf(g, df))
     }
 
+    /// G-test of homogeneity of two samples over the bins of the model (do
+    /// `a` and `b` come from one law?): (G, degrees of freedom, p-value).
+    pub(crate) fn g_test_two(&self, a: &[i64], b: &[i64]) -> (f64, usize, f64) {
+        let count = |xs: &[i64]| {
+            let mut c = vec![0u64; self.probs.len()];
+            for &x in xs {
+                c[self.bin(x)] += 1;
+            }
+            c
+        };
+        let (ca, cb) = (count(a), count(b));
+        let (na, nb) = (a.len() as f64, b.len() as f64);
+        let mut g = 0.0;
+        for (&oa, &ob) in ca.iter().zip(&cb) {
+            let pooled = (oa + ob) as f64 / (na + nb);
+            for (o, n) in [(oa, na), (ob, nb)] {
+                let e = n * pooled;
+                assert!(e >= 5.0, "a bin expects {e} < 5 samples: merge bins");
+                if o > 0 {
+                    g += 2.0 * o as f64 * (o as f64 / e).ln();
+                }
+            }
+        }
+        let df = self.probs.len() - 1;
+        (g, df, chi2_sf(g, df))
+    }
+
     /// p-value of `n` draws of `sample`.
     pub(crate) fn p_value(&self, n: usize, mut sample: impl FnMut() -> i64) -> (f64, usize, f64) {
         self.g_test((0..n).map(|_| sample()))

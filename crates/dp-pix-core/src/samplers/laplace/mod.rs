@@ -7,7 +7,9 @@
 //! [`Laplace`] is the bit-thrifty sampler dp-pix uses: the same law from about
 //! one 64-bit word a sample, by exact comparisons against integer tables
 //! (`tables.rs`), finished with big-integer arithmetic on lazy reals where a
-//! word's bits do not decide (`slow.rs`). How:
+//! word's bits do not decide (`slow.rs`); [`Laplace::fill`] draws a batch of
+//! them, the same values from the same words, deciding most of them many
+//! words at a time (`batch.rs`). How:
 //!
 //! CKS Alg. 2 builds |Z| from X = U + num·V: V ~ Geometric(1 - e^-1) and U the
 //! truncated geometric on 0..num (uniform U accepted with probability
@@ -41,6 +43,7 @@ use rand::Rng;
 use super::lazy::{bernoulli_exp_lazy, lazy_scaled_below, LazyReal};
 use super::{Ratio, StreamRng};
 
+mod batch;
 mod cks;
 mod slow;
 mod tables;
@@ -147,6 +150,8 @@ pub struct Laplace {
     g_bits: u32,
     /// log2(256·den·2^g_bits) when den is a power of two (the floor is a shift).
     shift: Option<u32>,
+    /// The constants of [`Laplace::fill`]'s batch path, when it applies.
+    batch: Option<batch::Batch>,
 }
 
 impl Laplace {
@@ -163,6 +168,7 @@ impl Laplace {
             den,
             g_bits,
             shift,
+            batch: batch::Batch::new(num, den, g_bits),
         }
     }
 
@@ -184,8 +190,14 @@ impl Laplace {
     /// them). Only rare cases draw more, from the reservoir.
     #[inline(always)]
     fn parts(&self, rng: &mut StreamRng) -> (bool, u128) {
+        let w = rng.next_u64();
+        self.parts_from(w, rng)
+    }
+
+    /// [`Laplace::parts`] when its first word `w` is already drawn.
+    #[inline(always)]
+    fn parts_from(&self, mut w: u64, rng: &mut StreamRng) -> (bool, u128) {
         loop {
-            let w = rng.next_u64();
             let v = geometric_exp_one(rng, w & 0xff);
             let i = trunc_geometric_256(rng, (w >> 8) & ((1 << GUIDE_BITS) - 1));
             let accept_bits = (w >> 20) & 0xff;
@@ -198,6 +210,7 @@ impl Laplace {
             let k = v.saturating_mul(256).saturating_add(i); // floor(256·E)
             let y = self.floor_scaled(rng, k, g, accept_bits);
             if negative && y == 0 {
+                w = rng.next_u64();
                 continue;
             }
             return (negative, y);

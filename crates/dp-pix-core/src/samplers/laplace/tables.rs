@@ -115,7 +115,7 @@ pub(super) const TRUNC_GEOM_CDF: [u64; 255] = [
 ];
 
 /// floor(256 · e^-v) for v = 1..=5: the top bytes of EXP_NEG_WHOLE (0 from v = 6 on).
-const EXP_NEG_WHOLE_TOP: [u64; 5] = [
+pub(super) const EXP_NEG_WHOLE_TOP: [u64; 5] = [
     EXP_NEG_WHOLE[0] >> 56,
     EXP_NEG_WHOLE[1] >> 56,
     EXP_NEG_WHOLE[2] >> 56,

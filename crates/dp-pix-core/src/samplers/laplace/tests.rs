@@ -10,6 +10,7 @@ use crate::samplers::bernoulli_exp::{bernoulli_exp_fraction, bernoulli_exp_one};
 use crate::samplers::lazy::exp_neg_bounds;
 use crate::samplers::stats::{assert_fits_with_power, fits_and_not, scaled, seeded, Model, ALPHA};
 use crate::samplers::uniform::uniform_below;
+use tables::{EXP_NEG_WHOLE_TOP, TRUNC_GEOM_GUIDE};
 
 #[test]
 fn laplace_saturates_at_i64_max() {
@@ -397,5 +398,323 @@ fn guide_matches_the_cdf() {
         assert_eq!(usize::from(e & 0xff), below, "slot {s}");
         let inside = TRUNC_GEOM_CDF.iter().any(|&c| c >> shift == s);
         assert_eq!(e & 0x100 != 0, inside, "slot {s}");
+    }
+}
+
+// ------------------------------------------------------------- the batch path
+
+/// Scales for the batch path: integer, half-integer, calibrated (den = 2^k,
+/// num up to 2^48), tiny (Y = 0 by a shift of 64 or more), and scales the
+/// batch path leaves to `sample` (den not a power of two, G wider than the
+/// word, no noise).
+const BATCH_SCALES: [Ratio; 13] = [
+    Ratio { num: 1, den: 2 },
+    Ratio { num: 3, den: 2 },
+    Ratio { num: 40, den: 1 },
+    Ratio { num: 8160, den: 1 },
+    Ratio { num: 24480, den: 1 },
+    Ratio {
+        num: 233_646_220_902_401,
+        den: 1 << 34,
+    },
+    Ratio {
+        num: (31 << 40) + 12345,
+        den: 1 << 40,
+    },
+    Ratio {
+        num: 1,
+        den: 1 << 20,
+    },
+    Ratio {
+        num: 3,
+        den: 1 << 60,
+    },
+    Ratio { num: 8160, den: 7 },
+    Ratio {
+        num: 1 << 52,
+        den: 3,
+    },
+    Ratio {
+        num: u64::MAX,
+        den: 1,
+    },
+    Ratio { num: 0, den: 1 },
+];
+
+/// The fill paths this CPU runs: one sample at a time, the portable batch
+/// path and (with AVX-512) the vector one.
+fn fill_paths() -> Vec<batch::Path> {
+    batch::Path::available()
+}
+
+#[test]
+fn fill_draws_what_sample_draws() {
+    // Same values from the same keystream words as one sample at a time, on
+    // every path, for lengths around the 8 lanes and long runs (where every
+    // kind of word the batch path leaves to `sample` occurs).
+    for (si, &scale) in BATCH_SCALES.iter().enumerate() {
+        let lap = Laplace::new(scale);
+        let long = if lap.has_batch() { 200_000 } else { 3_000 };
+        for (li, n) in [0usize, 1, 7, 8, 9, 17, 63, long].into_iter().enumerate() {
+            let seed = 1000 + 10 * si as u64 + li as u64;
+            let mut want_rng = seeded(seed);
+            let want: Vec<i64> = (0..n).map(|_| lap.sample(&mut want_rng)).collect();
+            let next: Vec<u64> = (0..3).map(|_| want_rng.next_u64()).collect();
+            for path in fill_paths() {
+                let name = format!("{path:?}");
+                let mut rng = seeded(seed);
+                let mut got = vec![i64::MIN; n];
+                lap.fill_on(path, &mut rng, &mut got);
+                assert!(got == want, "{name}, {scale:?}, n = {n}");
+                let after: Vec<u64> = (0..3).map(|_| rng.next_u64()).collect();
+                assert_eq!(after, next, "{name}, {scale:?}, n = {n}: stream position");
+            }
+        }
+    }
+}
+
+/// First words that reach every decision of the batch path: every first
+/// byte (V's undecided bytes included), guide slots with and without a CDF
+/// value inside, acceptance bits 0 and not, both signs, G's bits at both ends.
+fn edge_words() -> Vec<u64> {
+    let inside: Vec<u64> = (0..1u64 << GUIDE_BITS)
+        .filter(|&s| TRUNC_GEOM_GUIDE[s as usize] & 0x100 != 0)
+        .step_by(40)
+        .collect();
+    let slots = [0u64, 1, 77, 2048, 4095].into_iter().chain(inside);
+    let mut words = Vec::new();
+    for slot in slots {
+        for accept in [0u64, 1, 0xff] {
+            for sign in [0u64, 1] {
+                for g in [0u64, 0x5_5555_5555, (1 << 35) - 1] {
+                    for b in 0..256u64 {
+                        words.push(b | slot << 8 | accept << 20 | sign << 28 | g << 29);
+                    }
+                }
+            }
+        }
+    }
+    words
+}
+
+/// Next words for a first word `w`: random ones, and those that tie V's or
+/// I's table entry (or miss it by one) at 64 bits.
+fn next_words(w: u64, rng: &mut StreamRng) -> Vec<(u64, u64)> {
+    let mut ties = vec![rng.next_u64()];
+    let b = w & 0xff;
+    if let Some(idx) = EXP_NEG_WHOLE_TOP.iter().position(|&t| t == b) {
+        let e = EXP_NEG_WHOLE[idx];
+        ties.extend(
+            [e, e.wrapping_sub(1), e + 1].map(|x| (x & ((1 << 56) - 1)) | rng.next_u64() << 56),
+        );
+    }
+    let entry = TRUNC_GEOM_GUIDE[((w >> 8) & 0xfff) as usize];
+    if entry & 0x100 != 0 {
+        let c = TRUNC_GEOM_CDF[usize::from(entry & 0xff)];
+        ties.extend([c, c - 1, c + 1].map(|x| (x & ((1 << 52) - 1)) | rng.next_u64() << 52));
+    }
+    let mut pairs = Vec::new();
+    for &a in &ties {
+        for &b in &ties {
+            pairs.push((a, b));
+        }
+    }
+    pairs
+}
+
+/// `sample` from the words `w, w1, w2, ...` with an empty reservoir: the
+/// value, 64-bit words used, and the reservoir after it.
+fn sample_of_words(lap: &Laplace, w: u64, w1: u64, w2: u64) -> (i64, u64, (u64, u32)) {
+    let mut words = Vec::new();
+    for x in [w, w1, w2] {
+        words.extend([x as u32, (x >> 32) as u32]);
+    }
+    let mut rng = StreamRng::replay(&words);
+    let z = lap.sample(&mut rng);
+    (z, rng.position(), rng.reservoir())
+}
+
+#[test]
+fn batch_decides_every_word_as_sample_does() {
+    // Where the batch path decides a sample, `sample` decides it the same
+    // way from the same words (with an empty reservoir), uses as many words
+    // and leaves the same reservoir; the AVX-512 lanes decide exactly as
+    // their scalar twin, on every lane.
+    let mut rng = seeded(90);
+    let mut cases: Vec<(u64, u64, u64)> = Vec::new();
+    for w in edge_words() {
+        for (w1, w2) in next_words(w, &mut rng) {
+            cases.push((w, w1, w2));
+        }
+    }
+    cases.extend((0..300_000).map(|_| (rng.next_u64(), rng.next_u64(), rng.next_u64())));
+    let vector = fill_paths().contains(&batch::Path::Avx512);
+    for scale in BATCH_SCALES {
+        let lap = Laplace::new(scale);
+        let Some(batch) = lap.batch() else { continue };
+        let (mut decided, mut wide) = (0usize, 0usize);
+        for &(w, w1, w2) in &cases {
+            let Some(d) = batch.decide(w, Some(w1), Some(w2)) else {
+                continue;
+            };
+            decided += 1;
+            wide += usize::from(d.words > 1);
+            let at = format!("{scale:?}, words {w:#x} {w1:#x} {w2:#x}");
+            let (z, used, reservoir) = sample_of_words(&lap, w, w1, w2);
+            assert_eq!(z, d.z, "{at}");
+            assert_eq!(used, 2 * u64::from(d.words), "{at}");
+            if d.words > 1 {
+                assert_eq!(reservoir, d.reservoir, "{at}");
+            }
+            // Without the next words, a sample that needs them stays open.
+            if d.words > 1 {
+                assert_eq!(batch.decide(w, None, None), None, "{at}");
+            }
+        }
+        // (At scale 1/2 most words are a negative zero, redrawn by `sample`.)
+        assert!(decided > cases.len() / 10, "{scale:?}: {decided} decided");
+        assert!(wide > cases.len() / 100, "{scale:?}: {wide} wide");
+        #[cfg(target_arch = "x86_64")]
+        if vector {
+            // Consecutive words of a stream: 8 first words and 2 more.
+            let flat: Vec<u64> = cases.iter().flat_map(|&(a, b, c)| [a, b, c]).collect();
+            for chunk in flat.chunks_exact(10) {
+                let words: [u32; 20] =
+                    core::array::from_fn(|i| (chunk[i / 2] >> (32 * (i % 2))) as u32);
+                let want: [Option<batch::Decision>; 8] = core::array::from_fn(|j| {
+                    batch
+                        .decide(chunk[j], Some(chunk[j + 1]), Some(chunk[j + 2]))
+                        .map(|d| batch::Decision {
+                            reservoir: if d.words > 1 { d.reservoir } else { (0, 0) },
+                            ..d
+                        })
+                });
+                assert_eq!(
+                    batch::decide_lanes(&batch, &words),
+                    want,
+                    "{scale:?} {chunk:x?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_leaves_the_expected_share_to_sample() {
+    // About 1 word in 125 goes to `sample`, 8 in 100 take the next words:
+    // both are common enough to be tested above.
+    for (scale, most) in [
+        (Ratio { num: 24480, den: 1 }, 0.0085),
+        // A calibrated scale (num of 48 bits: the floor's bounds are wider).
+        (
+            Ratio {
+                num: 233_646_220_902_401,
+                den: 1 << 34,
+            },
+            0.009,
+        ),
+    ] {
+        let batch = Laplace::new(scale).batch().expect("a batch scale");
+        let mut rng = seeded(92);
+        let n = 1_000_000;
+        let (mut open, mut wide) = (0usize, 0usize);
+        for _ in 0..n {
+            let w = [rng.next_u64(), rng.next_u64(), rng.next_u64()];
+            match batch.decide(w[0], Some(w[1]), Some(w[2])) {
+                None => open += 1,
+                Some(d) => wide += usize::from(d.words > 1),
+            }
+        }
+        let (open, wide) = (open as f64 / n as f64, wide as f64 / n as f64);
+        // V's byte 0 (1/256), the acceptance (1/256), the floor (~2^-12).
+        assert!(open < most && open > 0.0075, "{scale:?}: open {open}");
+        // V's byte (5/256) or I's slot (255/4096) undecided: the next words.
+        let want = 1.0 - (251.0 / 256.0) * (1.0 - 255.0 / 4096.0);
+        assert!(
+            (wide - want).abs() < 0.002,
+            "{scale:?}: wide {wide}, want {want}"
+        );
+    }
+}
+
+/// `n` samples of `fill` on `path`.
+fn filled(lap: &Laplace, path: batch::Path, seed: u64, n: usize) -> Vec<i64> {
+    let mut rng = seeded(seed);
+    let mut out = vec![0i64; n];
+    lap.fill_on(path, &mut rng, &mut out);
+    out
+}
+
+#[test]
+fn fill_fits_the_pmf_on_every_path() {
+    for (i, scale) in [
+        Ratio { num: 3, den: 2 },
+        Ratio { num: 40, den: 1 },
+        Ratio { num: 8160, den: 1 },
+        Ratio { num: 24480, den: 1 },
+        Ratio {
+            num: 233_646_220_902_401,
+            den: 1 << 34,
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let lap = Laplace::new(scale);
+        let model = Model::laplace(scale, 50);
+        for (pi, path) in fill_paths().into_iter().enumerate() {
+            let z = filled(&lap, path, 200 + 10 * i as u64 + pi as u64, N_LAPLACE);
+            let what = format!("fill {path:?}, {scale:?}");
+            fits_and_not(
+                &what,
+                &z,
+                &model,
+                &Model::laplace(scaled(scale, 11, 10), 50),
+            );
+            fits_and_not(&what, &z, &model, &Model::laplace(scaled(scale, 9, 10), 50));
+        }
+    }
+}
+
+#[test]
+fn fill_has_the_law_of_cks_algorithm_2() {
+    // Two-sample tests against Algorithm 2 as written: the same law at the
+    // same scale, and (power) not the law of a scale 10 % off either way.
+    let n = 40_000;
+    for (i, scale) in [
+        Ratio { num: 3, den: 2 },
+        Ratio { num: 8160, den: 1 },
+        Ratio { num: 24480, den: 1 },
+        Ratio {
+            num: 233_646_220_902_401,
+            den: 1 << 34,
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let lap = Laplace::new(scale);
+        let bins = Model::laplace(scale, 40);
+        let cks = |scale: Ratio, seed: u64| -> Vec<i64> {
+            let mut rng = seeded(seed);
+            (0..n)
+                .map(|_| discrete_laplace_cks(&mut rng, scale))
+                .collect()
+        };
+        for (pi, path) in fill_paths().into_iter().enumerate() {
+            let z = filled(&lap, path, 300 + 10 * i as u64 + pi as u64, n);
+            let (g, df, p) = bins.g_test_two(&z, &cks(scale, 400 + i as u64));
+            assert!(
+                p > ALPHA,
+                "{path:?}, {scale:?}: G = {g:.1}, df = {df}, p = {p:e}"
+            );
+            for wrong in [scaled(scale, 11, 10), scaled(scale, 9, 10)] {
+                let (g, df, p) = bins.g_test_two(&z, &cks(wrong, 500 + i as u64));
+                assert!(
+                    p < ALPHA,
+                    "{path:?}, {scale:?} vs {wrong:?}: no power, G = {g:.1}, df = {df}, p = {p:e}"
+                );
+            }
+        }
     }
 }
