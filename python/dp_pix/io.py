@@ -310,29 +310,8 @@ def atomic_file(path: PathLike, *, overwrite: bool = False) -> Iterator[IO[bytes
     directory is fsynced. On any error the temporary file is removed and
     ``path`` is untouched.
     """
-    dest = Path(os.fspath(path))
-    if not isinstance(overwrite, bool):
-        raise TypeError(f"overwrite must be True or False, got {type(overwrite).__name__}")
-    parent = dest.parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"cannot write {dest}: directory {parent} does not exist")
-    if not overwrite and os.path.lexists(dest):
-        raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it")
-    fd, tmp = _create_temp(parent, dest.name)
-    try:
-        with os.fdopen(fd, "wb") as fp:
-            yield fp
-            fp.flush()
-            os.fsync(fp.fileno())
-        if overwrite:
-            os.replace(tmp, dest)
-        else:
-            _move_no_clobber(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(parent)
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fp:
+        yield fp  # atomic_path fsyncs the file and moves it into place
 
 
 @contextlib.contextmanager
