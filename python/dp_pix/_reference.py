@@ -321,7 +321,7 @@ def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
 # far below it (255 * H * W), so T <= 0 or T >= 255 n holds before the clamp
 # exactly when it holds after, and the output is unchanged, while T can never
 # overflow int64.
-_NOISE_CLAMP = 2**62
+NOISE_CLAMP = 2**62
 
 
 def _geometry(shape: tuple[int, ...], bh: int, bw: int, edges: str) -> tuple[int, int]:
@@ -358,7 +358,7 @@ def _cell_counts(h: int, w: int, bh: int, bw: int, edges: str) -> np.ndarray:
     return counts.reshape(1, gh, gw, 1)
 
 
-def _round_cells(total: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def round_cells(total: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Integer post-processing: clamp(T / n, 0, 255), rounded half to even, as uint8."""
     q, r = np.divmod(total, counts)
     twice_r = 2 * r
@@ -391,8 +391,8 @@ def _finish(
     counts = _cell_counts(h, w, bh, bw, edges)
     total = sums
     if noise is not None:
-        total = sums + np.clip(noise, -_NOISE_CLAMP, _NOISE_CLAMP)
-    return _write_output(_round_cells(total, counts), images.shape, bh, bw, edges, output)
+        total = sums + np.clip(noise, -NOISE_CLAMP, NOISE_CLAMP)
+    return _write_output(round_cells(total, counts), images.shape, bh, bw, edges, output)
 
 
 def _draw_noise(
@@ -407,7 +407,7 @@ def _draw_noise(
     n_img, gh, gw, c = shape
     noise = np.empty(shape, dtype=np.int64)
     shared = _Randomness(None) if keys is None else None
-    lo, hi = -_NOISE_CLAMP, _NOISE_CLAMP
+    lo, hi = -NOISE_CLAMP, NOISE_CLAMP
     for j in range(n_img):
         for i in range(gh):
             rng = shared or _Randomness(_key_of(keys, j), image_offset + j, i)

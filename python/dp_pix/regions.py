@@ -50,6 +50,7 @@ from typing import Any, Union
 import numpy as np
 import numpy.typing as npt
 
+from dp_pix._reference import NOISE_CLAMP, round_cells  # the kernel contract's rounding
 from dp_pix.backend import Core
 from dp_pix.params import Params
 from dp_pix.seeding import image_keys
@@ -95,9 +96,6 @@ file is published unchanged (a video re-encoded; --lossless keeps it exact).
 Every input needs an entry unless --detect also runs; a key that names no
 input is refused before any work."""
 
-# |noise| beyond 2^62 drives any cell to 0 or 255 (sums are < 2^48·255), so
-# clamping there changes no output and keeps S + Z in int64 (PRIVACY.md §5).
-_NOISE_CLAMP = 2**62
 
 
 @dataclass(frozen=True, eq=False)
@@ -487,20 +485,12 @@ def _release_mask(
         bits = np.packbits(regions.mask[y0:y1, x0:x1]).tobytes()
         key = image_keys(seed, spec, params.block, crop, stream_index(index, 0), extra=bits)
     noise = core.sample(spec, n * c, key)
-    noise = np.clip(np.asarray(noise, dtype=np.int64), -_NOISE_CLAMP, _NOISE_CLAMP)
+    noise = np.clip(np.asarray(noise, dtype=np.int64), -NOISE_CLAMP, NOISE_CLAMP)
     total = sums[live] + noise.reshape(n, c)
     divisor = counts[live][:, None] if params.edges == "partial" else np.int64(bh * bw)
     cells = np.zeros((gh, gw, c), dtype=np.uint8)
-    cells[live] = _round_cells(total, divisor)
+    cells[live] = round_cells(total, divisor)
     full = np.repeat(np.repeat(cells, bh, axis=0), bw, axis=1)
     keep = inside[:hh, :ww]
     target = out[y0 : y0 + hh, x0 : x0 + ww]
     target[keep] = full[:hh, :ww][keep]
-
-
-def _round_cells(total: npt.NDArray[np.int64], counts: Any) -> npt.NDArray[np.uint8]:
-    """clamp(T / n, 0, 255) rounded half to even, in integers (docs/kernel-contract.md)."""
-    q, r = np.divmod(total, counts)
-    up = (2 * r > counts) | ((2 * r == counts) & (q % 2 == 1))
-    value = np.where(total <= 0, 0, np.where(total >= 255 * counts, 255, q + up))
-    return value.astype(np.uint8)
